@@ -1,0 +1,92 @@
+"""The ``inferwatch`` command line: one subcommand per service or tool.
+
+Subcommands live next to the code they drive and are imported lazily, so ``inferwatch --help`` is
+fast and a component's optional dependencies are only needed when it is used. A subcommand module
+exposes ``HELP`` (one line), ``DESCRIPTION`` (the ``--help`` text), ``add_arguments(parser)`` and
+``run(args) -> int``. Adding one is one row in ``COMMANDS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Protocol, cast
+
+from inferwatch import __version__
+from inferwatch.errors import ConfigError, InferwatchError
+
+COMMANDS: dict[str, str] = {
+    "logger": "logger.cli",
+    "audit": "inferwatch.audit",
+    "demo": "inferwatch.demo.cli",
+    "devstack": "devstack.cli",
+}
+
+
+class CommandModule(Protocol):
+    HELP: str
+    DESCRIPTION: str
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
+
+    def run(self, args: argparse.Namespace) -> int: ...
+
+
+def _load(name: str) -> CommandModule:
+    return cast(CommandModule, importlib.import_module(COMMANDS[name]))
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The full parser; with ``only``, just that subcommand's module is imported."""
+    parser = argparse.ArgumentParser(
+        prog="inferwatch",
+        description="Monitoring and explainability for deployed ML models. "
+        "Run 'inferwatch demo' for a one-command tour, or 'inferwatch COMMAND --help'.",
+    )
+    parser.add_argument("--version", action="version", version=f"inferwatch {__version__}")
+    parser.add_argument("--log-level", default=None, help="DEBUG, INFO (default), WARNING or ERROR")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        if only is not None and name != only:
+            sub.add_parser(name)
+            continue
+        mod = _load(name)
+        p = sub.add_parser(
+            name,
+            help=mod.HELP,
+            description=mod.DESCRIPTION,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        mod.add_arguments(p)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``inferwatch`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    only = next((a for a in argv if a in COMMANDS), None)
+    if only is None and not any(a in ("-h", "--help", "--version") for a in argv):
+        build_parser().print_help()
+        return 2
+    args = build_parser(only).parse_args(argv)
+    logging.basicConfig(
+        level=(args.log_level or "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return _load(args.command).run(args)
+    except ConfigError as e:
+        logging.getLogger("inferwatch").error("%s", e.message)
+        return 2
+    except InferwatchError as e:
+        logging.getLogger("inferwatch").error("%s", e.message)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

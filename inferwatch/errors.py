@@ -1,0 +1,93 @@
+"""One error root for the whole project.
+
+Every error carries the HTTP status a caller should see and a message that says what to do next.
+Services install one exception handler (``inferwatch.web.install_error_handler``) that turns them
+into ``{"error": {"type", "message", "details"}}`` JSON bodies.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class InferwatchError(Exception):
+    """Root of every error raised on purpose by inferwatch."""
+
+    status_code: int = 500
+    retriable: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        details: dict[str, Any] | None = None,
+        retriable: bool | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if status_code is not None:
+            self.status_code = status_code
+        if retriable is not None:
+            self.retriable = retriable
+        self.details = details or {}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON body an HTTP caller receives."""
+        body: dict[str, Any] = {"type": type(self).__name__, "message": self.message}
+        if self.details:
+            body["details"] = self.details
+        return {"error": body}
+
+
+class BadRequest(InferwatchError):
+    """The caller sent something we cannot accept (malformed JSON, wrong shape...)."""
+
+    status_code = 400
+
+
+class NotFound(InferwatchError):
+    status_code = 404
+
+
+class PayloadTooLarge(InferwatchError):
+    status_code = 413
+
+
+class UnprocessableEntity(InferwatchError):
+    """Well-formed but semantically wrong input, e.g. wrong feature count."""
+
+    status_code = 422
+
+
+class CodecError(BadRequest):
+    """A payload does not follow the wire format it claims to follow."""
+
+
+class UnknownProtocol(BadRequest):
+    """No codec is registered under the requested protocol name."""
+
+
+class UpstreamError(InferwatchError):
+    """The model server (or another peer) is unreachable or failed."""
+
+    status_code = 502
+    retriable = True
+
+
+class UpstreamTimeout(InferwatchError):
+    status_code = 504
+    retriable = True
+
+
+class SinkError(InferwatchError):
+    """A sink could not accept a batch. ``retriable`` says whether trying again may help."""
+
+    status_code = 503
+    retriable = True
+
+
+class ConfigError(InferwatchError):
+    """Invalid settings or arguments: the CLI prints the message and exits with status 2."""
+
+    status_code = 500

@@ -1,0 +1,57 @@
+"""Settings shared by every service, and the one way CLI flags map onto settings.
+
+Each service declares its own ``BaseSettings`` subclass with an env prefix under ``INFERWATCH_``
+(``INFERWATCH_LOGGER_``, ``INFERWATCH_DETECTOR_``...). Precedence: CLI flag > environment > default.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from inferwatch.errors import ConfigError
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+class CommonSettings(BaseSettings):
+    """Locations every service and tool agrees on."""
+
+    model_config = SettingsConfigDict(env_prefix="INFERWATCH_", extra="ignore")
+
+    home: Path = Path.home() / ".local" / "share" / "inferwatch"
+    """State directory: the embedded store, spools, dev-stack data and logs."""
+    cache_dir: Path = Path.home() / ".cache" / "inferwatch"
+    """Downloads reused across runs (Maven jars, peer venvs). Never inside the work tree."""
+    log_level: str = "INFO"
+
+    @property
+    def default_store_uri(self) -> str:
+        """The embedded SQLite store used when no sink is configured."""
+        return f"sqlite:///{self.home / 'inferwatch.db'}"
+
+
+def common() -> CommonSettings:
+    """Current common settings (read from the environment each call, so tests can change it)."""
+    return CommonSettings()
+
+
+def from_cli(cls: type[S], args: argparse.Namespace, **extra: Any) -> S:
+    """Build ``cls`` from the environment, overridden by every CLI flag that was given.
+
+    A flag maps onto the field of the same name (``--metrics-port`` -> ``metrics_port``); flags left
+    at ``None`` fall through to the environment and then the field default.
+    """
+    given = {k: v for k, v in vars(args).items() if v is not None and k in cls.model_fields}
+    given.update(extra)
+    try:
+        return cls(**given)
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in e.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from e
