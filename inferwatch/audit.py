@@ -1,0 +1,108 @@
+"""``inferwatch audit``: search logged predictions in a store."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from datetime import UTC, datetime, timedelta
+from typing import Any, TextIO
+
+import orjson
+
+from inferwatch.errors import ConfigError
+from inferwatch.records import InferenceRecord
+from inferwatch.settings import common
+from inferwatch.sinks.base import SinkURI
+from inferwatch.sinks.sqlite import RecordQuery, SQLiteSink, path_from_uri
+
+HELP = "search logged predictions by request id, model, time range or flag"
+DESCRIPTION = """\
+Search the records the logger stored. Without --store, the embedded store the logger and the demo use
+($INFERWATCH_HOME/inferwatch.db) is searched.
+
+Times (--since/--until) are ISO-8601 ('2026-11-25T10:00:00Z', '2026-11-25') or relative to now
+('15m', '2h', '7d'). Results are newest first. With --json, one JSON record per line (the same form every
+sink stores); else a short table, with --verbose adding the decoded instances.
+
+Examples:
+  inferwatch audit --request-id 3f2a...        one exchange, request and response
+  inferwatch audit --model iris --since 1h     the last hour of one model
+  inferwatch audit --flag partial --json       every half whose partner never came
+"""
+
+_RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--store", help="store URI, e.g. sqlite:///path/inferwatch.db (default: embedded store)")
+    p.add_argument("--request-id", help="exact request id (batch items '<id>-item-<n>' match too)")
+    p.add_argument("--model", help="model name")
+    p.add_argument("--since", type=parse_time, help="only records received at or after this time")
+    p.add_argument("--until", type=parse_time, help="only records received before this time")
+    p.add_argument("--flag", choices=["truncated", "parse_error", "partial", "upstream_error", "redacted"])
+    p.add_argument("--limit", type=int, default=20, help="at most this many records (default 20)")
+    p.add_argument("--json", action="store_true", help="JSON lines output")
+    p.add_argument("--verbose", "-v", action="store_true", help="show decoded instances in the table")
+
+
+def parse_time(value: str) -> datetime:
+    """ISO-8601 (naive means UTC) or a duration before now such as ``15m``."""
+    m = _RELATIVE.match(value.strip())
+    if m:
+        return datetime.now(UTC) - timedelta(**{_UNITS[m.group(2)]: float(m.group(1))})
+    try:
+        t = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"not a time: {value!r} (use ISO-8601 or e.g. 15m, 2h, 7d)") from e
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def open_store(uri: str) -> SQLiteSink:
+    parsed = SinkURI.parse(uri)
+    if parsed.scheme != "sqlite":
+        raise ConfigError(f"audit search supports sqlite:// stores for now, got {uri!r}")
+    path = path_from_uri(parsed)
+    if not path.exists():
+        raise ConfigError(f"no store at {path}: run the logger (or 'inferwatch demo') first, or pass --store")
+    return SQLiteSink(path)
+
+
+def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    store = open_store(args.store or common().default_store_uri)
+    try:
+        records = store.query(
+            RecordQuery(args.request_id, args.model, args.since, args.until, args.flag, args.limit)
+        )
+    finally:
+        store.close()
+    if args.json:
+        for r in records:
+            out.write(orjson.dumps(r.to_dict()).decode() + "\n")
+        return 0
+    if not records:
+        out.write("no matching records\n")
+        return 0
+    for r in records:
+        out.write(_line(r) + "\n")
+        if args.verbose:
+            for i, inst in enumerate(r.instances):
+                out.write(f"    [{i}] request={_short(inst.get('request'))} response={_short(inst.get('response'))}\n")
+    out.write(f"{len(records)} record(s)\n")
+    return 0
+
+
+def _line(r: InferenceRecord) -> str:
+    latency = f"{r.latency_ms:.1f}ms" if r.latency_ms is not None else "-"
+    flags = ",".join(r.flags) or "-"
+    return (
+        f"{r.to_dict()['received_at']}  {r.id}  model={r.model_name or '-'}  {r.method or r.source} "
+        f"{r.path or ''}  status={r.status_code or '-'}  {latency}  instances={len(r.instances)}  flags={flags}"
+    )
+
+
+def _short(v: Any) -> str:
+    s = orjson.dumps(v).decode()
+    return s if len(s) <= 200 else s[:197] + "..."

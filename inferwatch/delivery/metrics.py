@@ -1,0 +1,58 @@
+"""Delivery metrics: what was received, written, dropped (and why), queue depths and batch latency."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from inferwatch.metrics import LATENCY_BUCKETS
+
+
+class DeliveryMetrics:
+    """Registered on the service's own registry; label ``sink`` is the sink's name, ``intake`` for the
+    shared front queue."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.received = Counter(
+            "inferwatch_records_received_total",
+            "Records accepted for delivery, by source (proxy, cloudevents, ...).",
+            ["source"],
+            registry=registry,
+        )
+        self.written = Counter(
+            "inferwatch_sink_records_written_total",
+            "Records a sink stored successfully.",
+            ["sink"],
+            registry=registry,
+        )
+        self.dropped = Counter(
+            "inferwatch_records_dropped_total",
+            "Records that will never reach a sink, by sink and reason (queue_full, sink_error, build_error).",
+            ["sink", "reason"],
+            registry=registry,
+        )
+        self.sink_errors = Counter(
+            "inferwatch_sink_errors_total",
+            "Failed batch writes (each retry counts).",
+            ["sink"],
+            registry=registry,
+        )
+        self.sink_up = Gauge(
+            "inferwatch_sink_up", "1 if the sink's last write succeeded, else 0.", ["sink"], registry=registry
+        )
+        self.queue_depth = Gauge(
+            "inferwatch_queue_depth", "Records waiting in a delivery queue.", ["queue"], registry=registry
+        )
+        self.batch_seconds = Histogram(
+            "inferwatch_sink_batch_seconds",
+            "Time to write one batch to a sink.",
+            ["sink"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.batch_size = Histogram(
+            "inferwatch_sink_batch_records",
+            "Records per batch written to a sink.",
+            ["sink"],
+            buckets=(1, 5, 10, 50, 100, 250, 500, 1000, 5000),
+            registry=registry,
+        )

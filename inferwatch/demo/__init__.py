@@ -1,0 +1,1 @@
+"""The one-command demo: an iris model, an example model server and the logger in front of it."""

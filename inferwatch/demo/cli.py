@@ -1,0 +1,141 @@
+"""``inferwatch demo``: train iris, serve it (Seldon v1 + V2), put the logger in front, show the records."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from typing import TextIO
+
+import aiohttp
+import orjson
+
+from inferwatch.audit import open_store
+from inferwatch.errors import ConfigError
+from inferwatch.serve import run as serve
+from inferwatch.settings import common
+from inferwatch.sinks.sqlite import RecordQuery
+from logger.app import create_app, create_logger_admin_app
+from logger.service import LoggerService
+from logger.settings import LoggerSettings
+
+HELP = "one-command tour: an iris model behind the request logger, on the embedded store"
+DESCRIPTION = """\
+Trains a scikit-learn iris classifier, serves it with a small example model server that speaks the
+Seldon v1 protocol (/api/v1.0/predictions) and the Open Inference Protocol V2 (/v2/models/iris/infer),
+puts the request logger in front of it on --port (8080) and records every prediction in the embedded
+store. It prints the curl commands to try and the audit command that shows what was recorded.
+Stop it with Ctrl-C. No Kafka or Elasticsearch is needed.
+
+With --self-test it sends the example requests itself, prints what the audit search finds and exits
+(non-zero if a request was not recorded).
+"""
+
+SELDON_BODY = '{"data": {"ndarray": [[5.1, 3.5, 1.4, 0.2]]}}'
+V2_BODY = (
+    '{"inputs": [{"name": "predict", "shape": [2, 4], "datatype": "FP32", '
+    '"data": [[6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]]}]}'
+)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--port", type=int, default=8080, help="logger port, the one you curl (default 8080)")
+    p.add_argument("--model-port", type=int, default=9000, help="example model server port (default 9000)")
+    p.add_argument("--metrics-port", type=int, default=8082, help="logger metrics port (default 8082)")
+    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    p.add_argument("--store", help="store URI (default: the embedded store, $INFERWATCH_HOME/inferwatch.db)")
+    p.add_argument("--self-test", action="store_true", help="send the example requests, show the audit, exit")
+
+
+def instructions(port: int, metrics_port: int, store: str) -> str:
+    base = f"http://localhost:{port}"
+    store_flag = "" if store == common().default_store_uri else f" --store {store}"
+    return f"""
+inferwatch demo is running: iris model behind the request logger.
+
+Try it (Seldon v1 protocol):
+  curl -X POST {base}/api/v1.0/predictions -H 'Content-Type: application/json' -d '{SELDON_BODY}'
+
+Open Inference Protocol (V2), a batch of two:
+  curl -X POST {base}/v2/models/iris/infer -H 'Content-Type: application/json' -d '{V2_BODY}'
+
+See what was recorded (request and response paired):
+  inferwatch audit{store_flag} --model iris --since 10m -v
+
+Logger metrics: curl http://localhost:{metrics_port}/metrics
+Stop with Ctrl-C.
+"""
+
+
+def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    from inferwatch.demo.model_server import create_model_app, train_iris
+
+    out = out or sys.stdout
+    store = args.store or common().default_store_uri
+    model = train_iris()
+    settings = LoggerSettings(
+        upstream=f"http://127.0.0.1:{args.model_port}",
+        host=args.host,
+        port=args.port,
+        metrics_port=args.metrics_port,
+        sink=[store],
+        linger_ms=10,
+    )
+    service = LoggerService(settings)
+    service.start()
+    result = {"ok": True}
+
+    async def when_started() -> bool:
+        out.write(instructions(args.port, args.metrics_port, store))
+        out.flush()
+        if not args.self_test:
+            return False
+        result["ok"] = await self_test(args.port, store, out)
+        return True
+
+    try:
+        serve(
+            create_app(service),
+            args.host,
+            args.port,
+            create_logger_admin_app(service),
+            args.metrics_port,
+            side=[(create_model_app(model), "127.0.0.1", args.model_port)],
+            when_started=when_started,
+        )
+    finally:
+        service.stop()
+    return 0 if result["ok"] else 1
+
+
+async def self_test(port: int, store_uri: str, out: TextIO) -> bool:
+    """Send the two example requests through the logger and check the store has them, paired."""
+    base = f"http://127.0.0.1:{port}"
+    ids = []
+    async with aiohttp.ClientSession() as http:
+        for path, body in (("/api/v1.0/predictions", SELDON_BODY), ("/v2/models/iris/infer", V2_BODY)):
+            async with http.post(base + path, data=body, headers={"Content-Type": "application/json"}) as r:
+                text = await r.text()
+                rid = r.headers.get("x-request-id", "")
+                out.write(f"POST {path} -> {r.status} x-request-id={rid}\n  {text}\n")
+                if r.status != 200:
+                    return False
+                ids.append(rid)
+    store = None
+    for _ in range(100):
+        await asyncio.sleep(0.1)
+        try:
+            store = store or open_store(store_uri)
+        except ConfigError:
+            continue
+        found = [store.query(RecordQuery(request_id=i, limit=1)) for i in ids]
+        if all(found):
+            out.write("\nRecorded:\n")
+            for recs in found:
+                r = recs[0]
+                out.write(orjson.dumps(r.to_dict(), option=orjson.OPT_INDENT_2).decode()[:1500] + "\n")
+            store.close()
+            return True
+    logging.getLogger("inferwatch.demo").error("the example requests were not recorded within 10 s")
+    return False

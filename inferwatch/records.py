@@ -1,0 +1,115 @@
+"""The ``InferenceRecord``: one prediction, request and response paired, as every sink stores it.
+
+The schema is declared once here. ``to_dict``/``from_dict`` give the JSON-able form that the embedded
+store, Kafka and the search engines all carry, so a record read back from any of them is the same record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+
+class Flag(StrEnum):
+    """Why a record is not a plain, complete, decoded exchange."""
+
+    TRUNCATED = "truncated"  # a body was over the size limit; the first bytes are kept
+    PARSE_ERROR = "parse_error"  # a body could not be decoded; it is kept raw
+    PARTIAL = "partial"  # only one half (request or response) ever arrived
+    UPSTREAM_ERROR = "upstream_error"  # the model server could not be reached or timed out
+    REDACTED = "redacted"  # configured paths/fields were masked before any sink
+
+
+@dataclass(slots=True)
+class PayloadRecord:
+    """One side of the exchange: the raw body as it crossed the wire plus its decoded form."""
+
+    content_type: str | None = None
+    size: int = 0
+    """Full size on the wire in bytes, also when ``raw`` was truncated."""
+    raw: str = ""
+    """The body as text (``raw_encoding='utf-8'``) or base64 (``'base64'``) when it is not UTF-8."""
+    raw_encoding: str = "utf-8"
+    truncated: bool = False
+    protocol: str | None = None
+    decoded: dict[str, Any] | None = None
+    """``Payload.to_json()`` of the codec that understood the body, or ``None``."""
+    parse_error: str | None = None
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PayloadRecord:
+        return cls(**{k: v for k, v in d.items() if k in _PAYLOAD_FIELDS})
+
+
+@dataclass(slots=True)
+class InferenceRecord:
+    """A logged prediction. ``id`` is the request id that pairs request and response everywhere."""
+
+    id: str
+    received_at: datetime
+    responded_at: datetime | None = None
+    latency_ms: float | None = None
+    model_name: str | None = None
+    model_version: str | None = None
+    deployment: str | None = None
+    namespace: str | None = None
+    endpoint: str | None = None
+    protocol: str | None = None
+    source: str = "proxy"
+    """How the record reached us: ``proxy``, ``cloudevents``, ``kafka``..."""
+    method: str | None = None
+    path: str | None = None
+    status_code: int | None = None
+    request: PayloadRecord | None = None
+    response: PayloadRecord | None = None
+    feature_names: list[str] | None = None
+    instances: list[dict[str, Any]] = field(default_factory=list)
+    """Per-instance rows: ``{"request": {feature: value}, "response": {output: value}}``."""
+    tags: dict[str, Any] = field(default_factory=dict)
+    flags: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    def has(self, flag: Flag) -> bool:
+        return flag.value in self.flags
+
+    def flag(self, flag: Flag) -> None:
+        if flag.value not in self.flags:
+            self.flags.append(flag.value)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form (timestamps as ISO-8601 UTC strings)."""
+        d = asdict(self)
+        d["received_at"] = _iso(self.received_at)
+        d["responded_at"] = _iso(self.responded_at) if self.responded_at else None
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> InferenceRecord:
+        data = {k: v for k, v in d.items() if k in _RECORD_FIELDS}
+        data["received_at"] = _parse_time(d["received_at"])
+        data["responded_at"] = _parse_time(d["responded_at"]) if d.get("responded_at") else None
+        for side in ("request", "response"):
+            if isinstance(d.get(side), dict):
+                data[side] = PayloadRecord.from_dict(d[side])
+        return cls(**data)
+
+
+def utc_from_timestamp(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, tz=UTC)
+
+
+def _iso(t: datetime) -> str:
+    return t.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _parse_time(v: str | datetime) -> datetime:
+    if isinstance(v, datetime):
+        return v
+    t = datetime.fromisoformat(v.replace("Z", "+00:00"))
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+_PAYLOAD_FIELDS = set(PayloadRecord.__dataclass_fields__)
+_RECORD_FIELDS = set(InferenceRecord.__dataclass_fields__)

@@ -1,0 +1,88 @@
+"""Running a service's ASGI app and its admin app (metrics, health) side by side in one process.
+
+SIGTERM/SIGINT stop both servers gracefully; the caller then stops its core object (which drains
+delivery), so a rolling restart loses nothing that was accepted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Awaitable, Callable, Generator, Sequence
+from typing import Any
+
+import uvicorn
+
+
+Side = tuple[Any, str, int]
+"""Another app served alongside the main one: ``(app, host, port)``."""
+
+
+class _AdminServer(uvicorn.Server):
+    """Leaves signal handling to the main server."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def _config(app: Any, host: str, port: int, lifespan: str) -> uvicorn.Config:
+    return uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan=lifespan)
+
+
+async def serve(
+    app: Any,
+    host: str,
+    port: int,
+    admin_app: Any = None,
+    admin_port: int = 0,
+    *,
+    side: Sequence[Side] = (),
+    when_started: Callable[[], Awaitable[bool]] | None = None,
+) -> None:
+    """Serve ``app`` (and ``admin_app`` on ``admin_port`` when given, and every ``side`` app) until a stop
+    signal reaches the main server; the others then stop too. ``when_started`` runs once every server
+    listens; if it returns True, everything stops."""
+    main = uvicorn.Server(_config(app, host, port, "on"))
+    others = [_AdminServer(_config(a, h, p, "on")) for a, h, p in side]
+    if admin_app and admin_port:
+        others.append(_AdminServer(_config(admin_app, host, admin_port, "off")))
+    tasks = [asyncio.create_task(s.serve()) for s in others]
+
+    async def _after_start() -> None:
+        servers = [main, *others]
+        while not all(s.started for s in servers):
+            if main.should_exit:
+                return
+            await asyncio.sleep(0.05)
+        if when_started is not None and await when_started():
+            main.should_exit = True
+
+    watcher = asyncio.create_task(_after_start())
+    try:
+        await main.serve()
+    finally:
+        watcher.cancel()
+        for s in others:
+            s.should_exit = True
+        await asyncio.gather(watcher, *tasks, return_exceptions=True)
+
+
+def run(
+    app: Any,
+    host: str,
+    port: int,
+    admin_app: Any = None,
+    admin_port: int = 0,
+    *,
+    side: Sequence[Side] = (),
+    when_started: Callable[[], Awaitable[bool]] | None = None,
+) -> None:
+    """Blocking ``serve``; stop signals end it normally instead of killing the process."""
+    previous = {s: signal.signal(s, lambda *_: None) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        asyncio.run(serve(app, host, port, admin_app, admin_port, side=side, when_started=when_started))
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)

@@ -1,0 +1,143 @@
+"""The embedded default store: one SQLite database (WAL), no set-up, searchable by ``inferwatch audit``.
+
+URI: ``sqlite:///absolute/path.db`` or ``sqlite://relative/path.db``. One row per request id; writing the
+same id again replaces the row, so retries and replays never duplicate.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import orjson
+
+from inferwatch.errors import ConfigError, SinkError
+from inferwatch.records import InferenceRecord
+from inferwatch.sinks.base import SinkHealth, SinkURI
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    id TEXT PRIMARY KEY,
+    received_at TEXT NOT NULL,
+    model_name TEXT,
+    deployment TEXT,
+    namespace TEXT,
+    status_code INTEGER,
+    flags TEXT NOT NULL,
+    doc BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS records_received ON records (received_at);
+CREATE INDEX IF NOT EXISTS records_model ON records (model_name, received_at);
+"""
+
+
+@dataclass(frozen=True)
+class RecordQuery:
+    """Filters of an audit search; every field is optional."""
+
+    request_id: str | None = None
+    model: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    flag: str | None = None
+    limit: int = 100
+
+
+def path_from_uri(uri: SinkURI) -> Path:
+    raw = uri.netloc + uri.path if uri.netloc else uri.path
+    if not raw:
+        raise ConfigError(f"sqlite URI needs a file path, e.g. sqlite:///tmp/inferwatch.db (got {uri.uri!r})")
+    return Path(raw)
+
+
+class SQLiteSink:
+    """Sink and audit source backed by a local SQLite file."""
+
+    def __init__(self, path: Path, name: str = "sqlite") -> None:
+        self.name = name
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=30.0)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    @classmethod
+    def from_uri(cls, uri: SinkURI) -> SQLiteSink:
+        return cls(path_from_uri(uri))
+
+    def write(self, records: Sequence[InferenceRecord]) -> None:
+        rows = [
+            (
+                r.id,
+                r.to_dict()["received_at"],
+                r.model_name,
+                r.deployment,
+                r.namespace,
+                r.status_code,
+                ",".join(r.flags),
+                orjson.dumps(r.to_dict()),
+            )
+            for r in records
+        ]
+        try:
+            with self._lock, self._db:
+                self._db.executemany("INSERT OR REPLACE INTO records VALUES (?,?,?,?,?,?,?,?)", rows)
+        except sqlite3.Error as e:
+            raise SinkError(f"sqlite store {self.path}: {e}", retriable=True) from e
+
+    def query(self, q: RecordQuery) -> list[InferenceRecord]:
+        """Records matching ``q``, newest first."""
+        where, args = [], []
+        if q.request_id:
+            where.append("(id = ? OR id LIKE ?)")
+            args += [q.request_id, q.request_id + "%"]
+        if q.model:
+            where.append("model_name = ?")
+            args.append(q.model)
+        if q.since:
+            where.append("received_at >= ?")
+            args.append(_iso(q.since))
+        if q.until:
+            where.append("received_at < ?")
+            args.append(_iso(q.until))
+        if q.flag:
+            where.append("(',' || flags || ',') LIKE ?")
+            args.append(f"%,{q.flag},%")
+        sql = "SELECT doc FROM records"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY received_at DESC LIMIT ?"
+        args.append(q.limit)
+        with self._lock:
+            rows = self._db.execute(sql, args).fetchall()
+        return [InferenceRecord.from_dict(orjson.loads(doc)) for (doc,) in rows]
+
+    def count(self) -> int:
+        with self._lock:
+            (n,) = self._db.execute("SELECT COUNT(*) FROM records").fetchone()
+        return int(n)
+
+    def flush(self) -> None:
+        """Every ``write`` commits; nothing is buffered."""
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def health(self) -> SinkHealth:
+        try:
+            with self._lock:
+                self._db.execute("SELECT 1").fetchone()
+        except sqlite3.Error as e:
+            return SinkHealth(False, str(e))
+        return SinkHealth(True, str(self.path))
+
+
+def _iso(t: datetime) -> str:
+    return InferenceRecord(id="", received_at=t).to_dict()["received_at"]

@@ -1,0 +1,75 @@
+"""``inferwatch logger``: the request-logger sidecar (proxy mode or CloudEvents receiver)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from inferwatch.serve import run as serve
+from inferwatch.settings import from_cli
+from logger.app import create_app, create_logger_admin_app
+from logger.service import LoggerService
+from logger.settings import LoggerSettings
+
+HELP = "record every prediction: reverse proxy in front of a model, or CloudEvents receiver"
+DESCRIPTION = """\
+Records every prediction of a model, request and response paired, without slowing it down.
+
+Two modes:
+  proxy        inferwatch logger --upstream http://MODEL:PORT --port 8080
+               Forwards every request to the model unchanged and returns its response unchanged,
+               with the request id used in the 'x-request-id' response header. The id is taken from
+               x-request-id, Seldon-Puid, Ce-Requestid or a V2 body's "id", else generated.
+  cloudevents  inferwatch logger --port 8080            (no --upstream)
+               Receives POST / CloudEvents from Seldon Core's executor (io.seldon.serving.inference.*)
+               and KServe's logger (org.kubeflow.serving.inference.*), pairs request and response by
+               request id; a half whose partner does not come within --pairing-ttl is stored as partial.
+
+Sinks (repeat --sink; default: the embedded SQLite store in $INFERWATCH_HOME/inferwatch.db):
+  sqlite:///path/to/file.db
+
+Requests with 'Seldon-Skip-Logging: true' are forwarded but not logged. Metrics and health are served
+on --metrics-port (/metrics, /health/live, /health/ready). Every flag has an environment variable
+INFERWATCH_LOGGER_<FLAG> (e.g. INFERWATCH_LOGGER_UPSTREAM); flags win.
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    f = LoggerSettings.model_fields
+    p.add_argument("--upstream", help="model server URL, e.g. http://127.0.0.1:9000 (proxy mode)")
+    p.add_argument("--host", help=f"interface to listen on (default {f['host'].default})")
+    p.add_argument("--port", type=int, help=f"port to listen on (default {f['port'].default})")
+    p.add_argument("--metrics-port", type=int, help=f"metrics/health port, 0 = off (default {f['metrics_port'].default})")
+    p.add_argument("--sink", action="append", help="sink URI; repeat for several (default: embedded store)")
+    p.add_argument("--sample-rate", type=float, help="fraction of requests to log, 0..1 (default 1)")
+    p.add_argument("--max-payload-bytes", type=int, help="bodies over this are truncated and flagged (default 1 MiB)")
+    p.add_argument("--redact-path", action="append", help="dotted JSON path to mask, e.g. meta.tags.user (repeat)")
+    p.add_argument("--redact-field", action="append", help="feature/field name to mask everywhere (repeat)")
+    p.add_argument("--pairing-ttl", type=float, help="seconds to wait for an event's other half (default 30)")
+    p.add_argument("--queue-size", type=int, help="records buffered in memory per queue (default 10000)")
+    p.add_argument("--batch-size", type=int, help="records per sink write (default 500)")
+    p.add_argument("--linger-ms", type=float, help="max wait to fill a batch (default 50)")
+    p.add_argument("--max-retries", type=int, help="retries of a failed batch before it is dropped (default 5)")
+    p.add_argument("--upstream-timeout", type=float, help="seconds before a model call gives 504 (default 60)")
+    p.add_argument("--protocol", help="force the codec: seldon, v2 or kserve-v1 (default: detected)")
+    p.add_argument("--model-name", help="model name recorded when the path/body does not say")
+    p.add_argument("--deployment", help="deployment name recorded with every request")
+    p.add_argument("--namespace", help="namespace recorded with every request")
+    p.add_argument("--endpoint", help="endpoint/predictor recorded with every request")
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = from_cli(LoggerSettings, args)
+    service = LoggerService(settings)
+    log = logging.getLogger("inferwatch.logger")
+    service.start()
+    where = f"proxying to {settings.upstream}" if settings.upstream else "receiving CloudEvents on POST /"
+    log.info("logger listening on %s:%d, %s", settings.host, settings.port, where)
+    if settings.metrics_port:
+        log.info("metrics on http://%s:%d/metrics", settings.host, settings.metrics_port)
+    try:
+        serve(create_app(service), settings.host, settings.port, create_logger_admin_app(service), settings.metrics_port)
+    finally:
+        service.stop()
+        log.info("logger stopped; all accepted records delivered or counted as dropped")
+    return 0

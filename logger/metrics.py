@@ -1,0 +1,45 @@
+"""Logger-specific metrics (delivery metrics come from ``inferwatch.delivery``)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from inferwatch.metrics import LATENCY_BUCKETS
+
+
+class LoggerMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.proxy_seconds = Histogram(
+            "inferwatch_logger_proxy_duration_seconds",
+            "Time from receiving a request to the end of the response, upstream included.",
+            ["method", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.upstream_errors = Counter(
+            "inferwatch_logger_upstream_errors_total",
+            "Requests the model server could not answer (unreachable, timeout).",
+            ["reason"],
+            registry=registry,
+        )
+        self.skipped = Counter(
+            "inferwatch_logger_skipped_total",
+            "Requests deliberately not logged, by reason (skip_header, sampling).",
+            ["reason"],
+            registry=registry,
+        )
+        self.events = Counter(
+            "inferwatch_logger_events_total",
+            "CloudEvents received, by kind (request, response) and outcome (accepted, rejected).",
+            ["kind", "outcome"],
+            registry=registry,
+        )
+        self.pairing_timeouts = Counter(
+            "inferwatch_logger_pairing_timeouts_total",
+            "Halves whose partner never arrived within the TTL; written as partial records.",
+            ["missing"],
+            registry=registry,
+        )
+        self.pairing_pending = Gauge(
+            "inferwatch_logger_pairing_pending", "Halves waiting for their partner.", registry=registry
+        )

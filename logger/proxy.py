@@ -1,0 +1,272 @@
+"""Proxy mode: a raw ASGI reverse proxy that forwards every request to the model unchanged.
+
+Method, path, query, headers and body go upstream as they came (hop-by-hop headers aside); status,
+headers and body come back as the model sent them, plus ``x-request-id``. Bodies up to
+``STREAM_THRESHOLD`` are buffered (the fast path); larger or unsized bodies are streamed both ways while
+the first ``max_payload_bytes`` are captured. The exchange goes to ``LoggerService.record`` once the
+response is complete; nothing on this path decodes payloads or touches a sink.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from typing import Any
+
+import aiohttp
+import orjson
+
+from inferwatch.capture import Body, Exchange
+from inferwatch.errors import InferwatchError, UpstreamError, UpstreamTimeout
+from inferwatch.protocols.headers import SKIP_LOGGING, X_REQUEST_ID
+from logger.ids import request_id_for
+from logger.service import LoggerService
+
+log = logging.getLogger("inferwatch.logger.proxy")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+STREAM_THRESHOLD = 16 * 1024 * 1024
+HOP_BY_HOP = frozenset(
+    {
+        "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
+        "te", "trailer", "trailers", "transfer-encoding", "upgrade", "host", "content-length",
+    }
+)
+_SKIP_AUTO = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
+
+
+class ProxyApp:
+    """ASGI app: ``ProxyApp(service)``; ``startup``/``shutdown`` manage the upstream connection pool."""
+
+    def __init__(self, service: LoggerService) -> None:
+        assert service.settings.upstream is not None, "proxy mode needs an upstream"
+        self.service = service
+        self.upstream: str = service.settings.upstream
+        self.limit = service.settings.max_payload_bytes
+        self.session: aiohttp.ClientSession | None = None
+
+    async def startup(self) -> None:
+        self.session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=1024, ttl_dns_cache=300),
+            auto_decompress=False,
+            timeout=aiohttp.ClientTimeout(total=self.service.settings.upstream_timeout),
+            skip_auto_headers=_SKIP_AUTO,
+        )
+
+    async def shutdown(self) -> None:
+        if self.session is not None:
+            await self.session.close()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        await self._proxy(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            msg = await receive()
+            if msg["type"] == "lifespan.startup":
+                await self.startup()
+                await send({"type": "lifespan.startup.complete"})
+            elif msg["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _proxy(self, scope: Scope, receive: Receive, send: Send) -> None:
+        received = time.time()
+        start = time.perf_counter()
+        raw_headers: list[tuple[bytes, bytes]] = scope["headers"]
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw_headers}
+        method: str = scope["method"]
+        path: str = scope["path"]
+        query: bytes = scope.get("query_string", b"")
+        logged = headers.get(SKIP_LOGGING, "").lower() != "true"
+        if not logged:
+            self.service.metrics.skipped.labels("skip_header").inc()
+        logged = logged and self.service.sampled()
+
+        size = _content_length(headers)
+        buffered = size is not None and size <= STREAM_THRESHOLD
+        req_capture = _Capture(self.limit)
+        data: bytes | AsyncIterator[bytes]
+        if buffered:
+            data = await _read_all(receive)
+            req_capture.add(data)
+        else:
+            data = _stream_request(receive, req_capture)
+        rid = request_id_for(headers, data if isinstance(data, bytes) else None, path)
+
+        ex = Exchange(
+            request_id=rid,
+            received_at=received,
+            method=method,
+            path=path,
+            protocol=self.service.settings.protocol,
+            model_name=self.service.settings.model_name,
+            deployment=self.service.settings.deployment,
+            namespace=self.service.settings.namespace,
+            endpoint=self.service.settings.endpoint,
+        )
+        url = self.upstream + scope.get("raw_path", path.encode()).decode("latin-1")
+        if query:
+            url += "?" + query.decode("latin-1")
+        fwd = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw_headers if k.lower() not in HOP_BY_HOP]
+        status = 502
+        try:
+            assert self.session is not None
+            try:
+                resp = await self.session.request(method, url, headers=fwd, data=data, allow_redirects=False)
+            except (TimeoutError, asyncio.TimeoutError) as e:
+                raise UpstreamTimeout(
+                    f"model server at {self.upstream} did not answer within "
+                    f"{self.service.settings.upstream_timeout:g}s"
+                ) from e
+            except aiohttp.ClientError as e:
+                raise UpstreamError(f"model server at {self.upstream} is unreachable: {e}") from e
+        except InferwatchError as e:
+            status = e.status_code
+            self.service.metrics.upstream_errors.labels("timeout" if status == 504 else "unreachable").inc()
+            body = orjson.dumps(e.to_dict())
+            await _send_simple(send, status, body, rid)
+            ex.error = e.message
+            self._finish(ex, logged, req_capture, headers, status, body, "application/json", None, start)
+            return
+
+        status = resp.status
+        out_headers = [(k, v) for k, v in resp.raw_headers if k.lower() not in HOP_BY_HOP]
+        out_headers.append((X_REQUEST_ID.encode(), rid.encode("latin-1")))
+        resp_type = resp.headers.get("content-type")
+        resp_enc = resp.headers.get("content-encoding")
+        resp_size = resp.content_length
+        resp_capture = _Capture(self.limit)
+        try:
+            if resp_size is not None and resp_size <= STREAM_THRESHOLD:
+                body = await resp.read()
+                resp_capture.add(body)
+                out_headers.append((b"content-length", str(len(body)).encode()))
+                await send({"type": "http.response.start", "status": status, "headers": out_headers})
+                await send({"type": "http.response.body", "body": body})
+            else:
+                await send({"type": "http.response.start", "status": status, "headers": out_headers})
+                async for chunk in resp.content.iter_any():
+                    resp_capture.add(chunk)
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                await send({"type": "http.response.body", "body": b""})
+        except (aiohttp.ClientError, asyncio.TimeoutError, TimeoutError) as e:
+            ex.error = f"model server response broke off: {e}"
+            self.service.metrics.upstream_errors.labels("broken_response").inc()
+        finally:
+            resp.release()
+        self._finish(ex, logged, req_capture, headers, status, resp_capture, resp_type, resp_enc, start)
+
+    def _finish(
+        self,
+        ex: Exchange,
+        logged: bool,
+        req: _Capture,
+        headers: dict[str, str],
+        status: int,
+        resp: _Capture | bytes,
+        resp_type: str | None,
+        resp_enc: str | None,
+        start: float,
+    ) -> None:
+        elapsed = time.perf_counter() - start
+        self.service.metrics.proxy_seconds.labels(ex.method or "", str(status)).observe(elapsed)
+        if not logged:
+            return
+        if isinstance(resp, bytes):
+            cap = _Capture(self.limit)
+            cap.add(resp)
+            resp = cap
+        ex.responded_at = ex.received_at + elapsed
+        ex.status_code = status
+        ex.request = req.body(headers.get("content-type"), headers.get("content-encoding"))
+        ex.response = resp.body(resp_type, resp_enc)
+        self.service.record(ex)
+
+
+class _Capture:
+    """Keeps the first ``limit`` bytes of a body and counts the rest."""
+
+    __slots__ = ("chunks", "kept", "limit", "size")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.size = 0
+        self.kept = 0
+        self.chunks: list[bytes] = []
+
+    def add(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        room = self.limit - self.kept
+        if room > 0:
+            part = chunk if len(chunk) <= room else chunk[:room]
+            self.chunks.append(part)
+            self.kept += len(part)
+
+    def body(self, content_type: str | None, encoding: str | None) -> Body:
+        raw = self.chunks[0] if len(self.chunks) == 1 else b"".join(self.chunks)
+        return Body(raw, content_type, self.size, self.size > self.kept, encoding)
+
+
+def _content_length(headers: dict[str, str]) -> int | None:
+    if "transfer-encoding" in headers:
+        return None
+    value = headers.get("content-length")
+    if value is None:
+        return 0
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
+async def _read_all(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        msg = await receive()
+        if msg["type"] == "http.disconnect":
+            break
+        chunks.append(msg.get("body", b""))
+        if not msg.get("more_body", False):
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def _stream_request(receive: Receive, capture: _Capture) -> AsyncIterator[bytes]:
+    while True:
+        msg = await receive()
+        if msg["type"] == "http.disconnect":
+            return
+        chunk = msg.get("body", b"")
+        if chunk:
+            capture.add(chunk)
+            yield chunk
+        if not msg.get("more_body", False):
+            return
+
+
+async def _send_simple(send: Send, status: int, body: bytes, rid: str) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (X_REQUEST_ID.encode(), rid.encode("latin-1")),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,119 @@
+"""CloudEvents mode: receives the Seldon executor's and KServe's logger events on ``POST /``.
+
+Each event is one half of an exchange (request or response); ``Pairer`` joins them by request id.
+Malformed events are answered ``400`` with the reason; accepted events are answered ``200`` at once —
+decoding and storage happen in the background.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from inferwatch.capture import Body, Exchange
+from inferwatch.errors import BadRequest
+from inferwatch.protocols.cloudevents import CloudEvent, InferenceEventInfo, inference_info, parse_http
+from inferwatch.protocols.headers import SKIP_LOGGING
+from inferwatch.web import install_error_handler
+from logger.pairing import Half, Pairer
+from logger.service import LoggerService
+
+PAIRED_KINDS = frozenset({"request", "response"})
+
+
+def create_receiver_app(service: LoggerService) -> FastAPI:
+    """The FastAPI app of CloudEvents mode (OpenAPI docs at ``/docs``)."""
+    pairer = Pairer(service.settings.pairing_ttl, service.record, service.metrics)
+    tick = min(1.0, service.settings.pairing_ttl / 4)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async def expire_loop() -> None:
+            while True:
+                await asyncio.sleep(tick)
+                pairer.expire()
+
+        task = asyncio.create_task(expire_loop())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            pairer.flush()
+
+    app = FastAPI(
+        title="inferwatch logger (CloudEvents receiver)",
+        description="Receives inference request/response CloudEvents from Seldon Core's executor and "
+        "KServe's logger, pairs them by request id and records them.",
+        lifespan=lifespan,
+    )
+    install_error_handler(app)
+    app.state.pairer = pairer
+
+    @app.post(
+        "/",
+        summary="Receive one inference CloudEvent (binary or structured mode)",
+        responses={400: {"description": "Not a valid inference CloudEvent; the body says why."}},
+    )
+    async def receive(request: Request) -> dict[str, str]:
+        body = await request.body()
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        try:
+            event = parse_http(headers, body)
+            info = inference_info(event)
+        except BadRequest:
+            service.metrics.events.labels("unknown", "rejected").inc()
+            raise
+        service.metrics.events.labels(info.kind, "accepted").inc()
+        skip = headers.get(SKIP_LOGGING, "").lower() == "true"
+        if skip:
+            service.metrics.skipped.labels("skip_header").inc()
+        ex = _template(event, info)
+        cap = Body.capture(event.data, event.datacontenttype, service.settings.max_payload_bytes)
+        if info.kind in PAIRED_KINDS:
+            sampled = skip or service.sampled()
+            pairer.add(Half(info.kind, cap, time.time(), ex, skip=skip or not sampled))
+        elif not skip:
+            # feedback/outlier/drift events are not halves: each is a record of its own
+            ex.request_id = f"{info.request_id}-{info.kind}"
+            ex.request = cap
+            service.record(ex)
+        return {"status": "accepted", "id": info.request_id, "kind": info.kind}
+
+    @app.get("/health/live", summary="Liveness")
+    async def live() -> dict[str, str]:
+        return {"status": "alive"}
+
+    @app.get("/health/ready", summary="Readiness: sinks healthy")
+    async def ready() -> JSONResponse:
+        h = service.health()
+        return JSONResponse(h, status_code=200 if h["ok"] else 503)
+
+    return app
+
+
+def _template(event: CloudEvent, info: InferenceEventInfo) -> Exchange:
+    tags: dict[str, object] = {"ce_type": event.type, "ce_source": event.source, "event_format": info.source_format}
+    if info.component:
+        tags["component"] = info.component
+    if info.metadata:
+        tags["metadata"] = info.metadata
+    if info.kind not in PAIRED_KINDS:
+        tags["kind"] = info.kind
+    return Exchange(
+        request_id=info.request_id,
+        received_at=time.time(),
+        source="cloudevents",
+        protocol=info.protocol,
+        model_name=info.model_id,
+        deployment=info.deployment,
+        namespace=info.namespace,
+        endpoint=info.endpoint,
+        tags=tags,
+    )
