@@ -89,7 +89,10 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         out.write(_line(r) + "\n")
         if args.verbose:
             for i, inst in enumerate(r.instances):
-                out.write(f"    [{i}] request={_short(inst.get('request'))} response={_short(inst.get('response'))}\n")
+                out.write(
+                    f"    [{i}] request={_short(inst.get('request'))}"
+                    f" response={_short(inst.get('response'))}\n"
+                )
     out.write(f"{len(records)} record(s)\n")
     return 0
 
@@ -99,7 +102,8 @@ def _line(r: InferenceRecord) -> str:
     flags = ",".join(r.flags) or "-"
     return (
         f"{r.to_dict()['received_at']}  {r.id}  model={r.model_name or '-'}  {r.method or r.source} "
-        f"{r.path or ''}  status={r.status_code or '-'}  {latency}  instances={len(r.instances)}  flags={flags}"
+        f"{r.path or ''}  status={r.status_code or '-'}  {latency}  "
+        f"instances={len(r.instances)}  flags={flags}"
     )
 
 

@@ -16,9 +16,13 @@ DEFAULT_MASK = "[REDACTED]"
 
 
 class Redactor:
-    """Masks values in parsed JSON bodies; ``redact`` returns a masked copy, or ``None`` if nothing matched."""
+    """Masks values in parsed JSON bodies.
 
-    def __init__(self, paths: Iterable[str] = (), fields: Iterable[str] = (), mask: Any = DEFAULT_MASK) -> None:
+    ``redact`` returns a masked copy, or ``None`` if nothing matched."""
+
+    def __init__(
+        self, paths: Iterable[str] = (), fields: Iterable[str] = (), mask: Any = DEFAULT_MASK
+    ) -> None:
         self.paths = [p.split(".") for p in paths if p]
         self.fields = frozenset(fields)
         self.mask = mask

@@ -14,7 +14,6 @@ from typing import Any
 
 import uvicorn
 
-
 Side = tuple[Any, str, int]
 """Another app served alongside the main one: ``(app, host, port)``."""
 

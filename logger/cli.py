@@ -39,18 +39,28 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--upstream", help="model server URL, e.g. http://127.0.0.1:9000 (proxy mode)")
     p.add_argument("--host", help=f"interface to listen on (default {f['host'].default})")
     p.add_argument("--port", type=int, help=f"port to listen on (default {f['port'].default})")
-    p.add_argument("--metrics-port", type=int, help=f"metrics/health port, 0 = off (default {f['metrics_port'].default})")
+    p.add_argument(
+        "--metrics-port", type=int, help=f"metrics/health port, 0 = off (default {f['metrics_port'].default})"
+    )
     p.add_argument("--sink", action="append", help="sink URI; repeat for several (default: embedded store)")
     p.add_argument("--sample-rate", type=float, help="fraction of requests to log, 0..1 (default 1)")
-    p.add_argument("--max-payload-bytes", type=int, help="bodies over this are truncated and flagged (default 1 MiB)")
-    p.add_argument("--redact-path", action="append", help="dotted JSON path to mask, e.g. meta.tags.user (repeat)")
+    p.add_argument(
+        "--max-payload-bytes", type=int, help="bodies over this are truncated and flagged (default 1 MiB)"
+    )
+    p.add_argument(
+        "--redact-path", action="append", help="dotted JSON path to mask, e.g. meta.tags.user (repeat)"
+    )
     p.add_argument("--redact-field", action="append", help="feature/field name to mask everywhere (repeat)")
     p.add_argument("--pairing-ttl", type=float, help="seconds to wait for an event's other half (default 30)")
     p.add_argument("--queue-size", type=int, help="records buffered in memory per queue (default 10000)")
     p.add_argument("--batch-size", type=int, help="records per sink write (default 500)")
     p.add_argument("--linger-ms", type=float, help="max wait to fill a batch (default 50)")
-    p.add_argument("--max-retries", type=int, help="retries of a failed batch before it is dropped (default 5)")
-    p.add_argument("--upstream-timeout", type=float, help="seconds before a model call gives 504 (default 60)")
+    p.add_argument(
+        "--max-retries", type=int, help="retries of a failed batch before it is dropped (default 5)"
+    )
+    p.add_argument(
+        "--upstream-timeout", type=float, help="seconds before a model call gives 504 (default 60)"
+    )
     p.add_argument("--protocol", help="force the codec: seldon, v2 or kserve-v1 (default: detected)")
     p.add_argument("--model-name", help="model name recorded when the path/body does not say")
     p.add_argument("--deployment", help="deployment name recorded with every request")
@@ -68,7 +78,13 @@ def run(args: argparse.Namespace) -> int:
     if settings.metrics_port:
         log.info("metrics on http://%s:%d/metrics", settings.host, settings.metrics_port)
     try:
-        serve(create_app(service), settings.host, settings.port, create_logger_admin_app(service), settings.metrics_port)
+        serve(
+            create_app(service),
+            settings.host,
+            settings.port,
+            create_logger_admin_app(service),
+            settings.metrics_port,
+        )
     finally:
         service.stop()
         log.info("logger stopped; all accepted records delivered or counted as dropped")

@@ -6,7 +6,6 @@ import uuid
 from collections.abc import Mapping
 
 import orjson
-
 from inferwatch.protocols.headers import REQUEST_ID_HEADERS
 
 

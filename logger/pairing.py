@@ -43,9 +43,7 @@ class Pairer:
     def add(self, half: Half) -> None:
         rid = half.template.request_id
         waiting = self._pending.pop(rid, None)
-        if waiting is None:
-            self._pending[rid] = (half.arrived + self.ttl, half)
-        elif waiting[1].kind == half.kind:  # a duplicate half: the newer one wins, the wait restarts
+        if waiting is None or waiting[1].kind == half.kind:
             self._pending[rid] = (half.arrived + self.ttl, half)
         else:
             self._complete(waiting[1], half)

@@ -9,7 +9,6 @@ response is complete; nothing on this path decodes payloads or touches a sink.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
@@ -17,10 +16,10 @@ from typing import Any
 
 import aiohttp
 import orjson
+from inferwatch.protocols.headers import SKIP_LOGGING, X_REQUEST_ID
 
 from inferwatch.capture import Body, Exchange
 from inferwatch.errors import InferwatchError, UpstreamError, UpstreamTimeout
-from inferwatch.protocols.headers import SKIP_LOGGING, X_REQUEST_ID
 from logger.ids import request_id_for
 from logger.service import LoggerService
 
@@ -34,8 +33,18 @@ Send = Callable[[Message], Awaitable[None]]
 STREAM_THRESHOLD = 16 * 1024 * 1024
 HOP_BY_HOP = frozenset(
     {
-        "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
-        "te", "trailer", "trailers", "transfer-encoding", "upgrade", "host", "content-length",
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
     }
 )
 _SKIP_AUTO = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
@@ -120,13 +129,15 @@ class ProxyApp:
         url = self.upstream + scope.get("raw_path", path.encode()).decode("latin-1")
         if query:
             url += "?" + query.decode("latin-1")
-        fwd = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw_headers if k.lower() not in HOP_BY_HOP]
+        fwd = [
+            (k.decode("latin-1"), v.decode("latin-1")) for k, v in raw_headers if k.lower() not in HOP_BY_HOP
+        ]
         status = 502
         try:
             assert self.session is not None
             try:
                 resp = await self.session.request(method, url, headers=fwd, data=data, allow_redirects=False)
-            except (TimeoutError, asyncio.TimeoutError) as e:
+            except TimeoutError as e:
                 raise UpstreamTimeout(
                     f"model server at {self.upstream} did not answer within "
                     f"{self.service.settings.upstream_timeout:g}s"
@@ -162,7 +173,7 @@ class ProxyApp:
                     resp_capture.add(chunk)
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 await send({"type": "http.response.body", "body": b""})
-        except (aiohttp.ClientError, asyncio.TimeoutError, TimeoutError) as e:
+        except (aiohttp.ClientError, TimeoutError) as e:
             ex.error = f"model server response broke off: {e}"
             self.service.metrics.upstream_errors.labels("broken_response").inc()
         finally:

@@ -14,11 +14,11 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from inferwatch.protocols.cloudevents import CloudEvent, InferenceEventInfo, inference_info, parse_http
+from inferwatch.protocols.headers import SKIP_LOGGING
 
 from inferwatch.capture import Body, Exchange
 from inferwatch.errors import BadRequest
-from inferwatch.protocols.cloudevents import CloudEvent, InferenceEventInfo, inference_info, parse_http
-from inferwatch.protocols.headers import SKIP_LOGGING
 from inferwatch.web import install_error_handler
 from logger.pairing import Half, Pairer
 from logger.service import LoggerService
@@ -99,7 +99,11 @@ def create_receiver_app(service: LoggerService) -> FastAPI:
 
 
 def _template(event: CloudEvent, info: InferenceEventInfo) -> Exchange:
-    tags: dict[str, object] = {"ce_type": event.type, "ce_source": event.source, "event_format": info.source_format}
+    tags: dict[str, object] = {
+        "ce_type": event.type,
+        "ce_source": event.source,
+        "event_format": info.source_format,
+    }
     if info.component:
         tags["component"] = info.component
     if info.metadata:

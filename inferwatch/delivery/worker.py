@@ -73,7 +73,9 @@ class SinkWorker:
         if self._thread.is_alive():
             left = self._queue.qsize()
             self.metrics.dropped.labels(self.sink.name, "shutdown_timeout").inc(left)
-            log.error("sink %s did not drain within %.0fs: %d records not delivered", self.sink.name, timeout, left)
+            log.error(
+                "sink %s did not drain within %.0fs: %d records not delivered", self.sink.name, timeout, left
+            )
         try:
             self.sink.flush()
             self.sink.close()
@@ -113,13 +115,19 @@ class SinkWorker:
             try:
                 self.sink.write(batch)
             except Exception as e:
-                err = e if isinstance(e, SinkError) else SinkError(f"{type(e).__name__}: {e}", retriable=False)
+                err = (
+                    e if isinstance(e, SinkError) else SinkError(f"{type(e).__name__}: {e}", retriable=False)
+                )
                 self.metrics.sink_errors.labels(name).inc()
                 self.metrics.sink_up.labels(name).set(0)
                 if not err.retriable or attempt >= self.max_retries:
                     self.metrics.dropped.labels(name, "sink_error").inc(len(batch))
                     log.error(
-                        "sink %s: dropped %d records after %d attempt(s): %s", name, len(batch), attempt + 1, err
+                        "sink %s: dropped %d records after %d attempt(s): %s",
+                        name,
+                        len(batch),
+                        attempt + 1,
+                        err,
                     )
                     return
                 delay = min(self.retry_backoff * (2**attempt), 5.0)

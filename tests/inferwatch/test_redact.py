@@ -12,8 +12,12 @@ def test_paths_mask_exact_and_wildcard_locations() -> None:
 
 def test_fields_mask_keys_v2_inputs_and_seldon_columns() -> None:
     seldon = {"data": {"names": ["age", "ssn"], "ndarray": [[31, "123"], [40, "456"]]}}
-    v2 = {"inputs": [{"name": "ssn", "datatype": "BYTES", "shape": [1], "data": ["123"]},
-                     {"name": "age", "datatype": "INT64", "shape": [1], "data": [31]}]}
+    v2 = {
+        "inputs": [
+            {"name": "ssn", "datatype": "BYTES", "shape": [1], "data": ["123"]},
+            {"name": "age", "datatype": "INT64", "shape": [1], "data": [31]},
+        ]
+    }
     jd = {"jsonData": {"customer": {"ssn": "123", "city": "Oslo"}}}
     r = Redactor(fields=["ssn"])
     s = r.redact(seldon)

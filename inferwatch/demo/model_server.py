@@ -1,0 +1,157 @@
+"""A small example model server for the demo: an iris classifier behind Seldon v1, V2 and KServe v1.
+
+It uses the project's own codecs, so it answers exactly what real Seldon/MLServer clients send.
+Routes: ``POST /api/v1.0/predictions`` and ``/predict`` (Seldon), ``POST /v2/models/iris/infer`` (V2),
+``POST /v1/models/iris:predict`` (KServe v1), health and metadata endpoints of each protocol.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from inferwatch.errors import CodecError, UnprocessableEntity
+from inferwatch.protocols import get_codec
+from inferwatch.protocols.payload import Payload, Tensor
+
+FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+
+
+@dataclass
+class IrisModel:
+    """A fitted classifier and the names of its classes."""
+
+    estimator: Any
+    classes: list[str]
+    name: str = "iris"
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        if x.ndim != 2 or x.shape[1] != len(FEATURES):
+            raise UnprocessableEntity(
+                f"expected {len(FEATURES)} features per instance ({', '.join(FEATURES)}), "
+                f"got shape {list(x.shape)}"
+            )
+        return np.asarray(self.estimator.predict_proba(x.astype(np.float64)))
+
+
+def train_iris() -> IrisModel:
+    """Fit a logistic regression on scikit-learn's bundled iris data (no download)."""
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    data = load_iris()
+    model = LogisticRegression(max_iter=500).fit(data.data, data.target)
+    return IrisModel(model, [str(n) for n in data.target_names])
+
+
+def features(payload: Payload) -> np.ndarray:
+    """The instances as one float matrix: a single 2-D tensor, or one column per named input."""
+    numeric = [t for t in payload.tensors if isinstance(t.data, np.ndarray)]
+    if len(numeric) == 1:
+        x = np.asarray(numeric[0].data, dtype=np.float64)
+        return x.reshape(1, -1) if x.ndim == 1 else x.reshape(x.shape[0], -1)
+    if numeric:
+        by_name = {t.name: t for t in numeric}
+        ordered = [by_name[f] for f in FEATURES] if all(f in by_name for f in FEATURES) else numeric
+        return np.column_stack([np.asarray(t.data, dtype=np.float64).reshape(-1) for t in ordered])
+    raise CodecError("no numeric input tensor in the request")
+
+
+def create_model_app(model: IrisModel) -> Starlette:
+    seldon, v2, kserve = get_codec("seldon"), get_codec("v2"), get_codec("kserve-v1")
+
+    def _json(body: Any, status: int = 200) -> Response:
+        return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+    async def seldon_predict(request: Request) -> Response:
+        try:
+            req = seldon.decode_request(orjson.loads(await request.body()))
+            proba = model.predict_proba(features(req))
+        except (orjson.JSONDecodeError, CodecError, UnprocessableEntity) as e:
+            info = e.message if hasattr(e, "message") else str(e)
+            status = {"code": -1, "info": info, "reason": "MICROSERVICE_BAD_DATA", "status": "FAILURE"}
+            return _json({"status": status}, 400)
+        out = Payload(
+            protocol="seldon",
+            kind="response",
+            tensors=[Tensor("data", "FP64", list(proba.shape), proba)],
+            names=model.classes,
+            extra=dict(req.extra),
+        )
+        return _json(seldon.encode_response(out))
+
+    async def v2_infer(request: Request) -> Response:
+        try:
+            req = v2.decode_request(orjson.loads(await request.body()))
+            proba = model.predict_proba(features(req))
+        except (orjson.JSONDecodeError, CodecError, UnprocessableEntity) as e:
+            return _json({"error": e.message if hasattr(e, "message") else str(e)}, 400)
+        out = Payload(
+            protocol="v2",
+            kind="response",
+            tensors=[Tensor("predict_proba", "FP64", list(proba.shape), proba)],
+            id=req.id,
+            model_name=model.name,
+        )
+        return _json(v2.encode_response(out))
+
+    async def kserve_predict(request: Request) -> Response:
+        try:
+            req = kserve.decode_request(orjson.loads(await request.body()))
+            proba = model.predict_proba(features(req))
+        except (orjson.JSONDecodeError, CodecError, UnprocessableEntity) as e:
+            return _json({"error": e.message if hasattr(e, "message") else str(e)}, 400)
+        out = Payload(
+            protocol="kserve-v1",
+            kind="response",
+            tensors=[Tensor("predictions", "FP64", list(proba.shape), proba)],
+        )
+        return _json(kserve.encode_response(out))
+
+    async def v2_model(_: Request) -> Response:
+        return _json(
+            {
+                "name": model.name,
+                "platform": "sklearn",
+                "inputs": [{"name": "predict", "datatype": "FP32", "shape": [-1, len(FEATURES)]}],
+                "outputs": [{"name": "predict_proba", "datatype": "FP64", "shape": [-1, len(model.classes)]}],
+            }
+        )
+
+    async def ok(_: Request) -> Response:
+        return _json({"status": "ok"})
+
+    async def seldon_metadata(_: Request) -> Response:
+        return _json(
+            {
+                "name": model.name,
+                "inputs": [
+                    {"messagetype": "tensor", "schema": {"names": FEATURES, "shape": [len(FEATURES)]}}
+                ],
+                "outputs": [{"messagetype": "tensor", "schema": {"names": model.classes}}],
+            }
+        )
+
+    return Starlette(
+        routes=[
+            Route("/api/v1.0/predictions", seldon_predict, methods=["POST"]),
+            Route("/predict", seldon_predict, methods=["POST"]),
+            Route("/api/v1.0/metadata", seldon_metadata, methods=["GET"]),
+            Route("/health/ping", ok, methods=["GET"]),
+            Route("/health/status", ok, methods=["GET"]),
+            Route(f"/v2/models/{model.name}/infer", v2_infer, methods=["POST"]),
+            Route(f"/v2/models/{model.name}", v2_model, methods=["GET"]),
+            Route(f"/v2/models/{model.name}/ready", ok, methods=["GET"]),
+            Route("/v2/health/live", ok, methods=["GET"]),
+            Route("/v2/health/ready", ok, methods=["GET"]),
+            Route(f"/v1/models/{model.name}:predict", kserve_predict, methods=["POST"]),
+            Route(f"/v1/models/{model.name}", ok, methods=["GET"]),
+        ]
+    )
