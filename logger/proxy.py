@@ -47,6 +47,8 @@ HOP_BY_HOP = frozenset(
         "content-length",
     }
 )
+_HOP_BY_HOP_B = frozenset(h.encode() for h in HOP_BY_HOP)
+_RESPONSE_DROP_B = _HOP_BY_HOP_B | {X_REQUEST_ID.encode()}
 _SKIP_AUTO = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
 
 
@@ -130,7 +132,7 @@ class ProxyApp:
         if query:
             url += "?" + query.decode("latin-1")
         fwd = [
-            (k.decode("latin-1"), v.decode("latin-1")) for k, v in raw_headers if k.lower() not in HOP_BY_HOP
+            (k.decode("latin-1"), v.decode("latin-1")) for k, v in raw_headers if k.lower() not in _HOP_BY_HOP_B
         ]
         status = 502
         try:
@@ -154,7 +156,7 @@ class ProxyApp:
             return
 
         status = resp.status
-        out_headers = [(k, v) for k, v in resp.raw_headers if k.lower() not in HOP_BY_HOP]
+        out_headers = [(k, v) for k, v in resp.raw_headers if k.lower() not in _RESPONSE_DROP_B]
         out_headers.append((X_REQUEST_ID.encode(), rid.encode("latin-1")))
         resp_type = resp.headers.get("content-type")
         resp_enc = resp.headers.get("content-encoding")

@@ -77,8 +77,8 @@ def create_receiver_app(service: LoggerService) -> FastAPI:
         ex = _template(event, info)
         cap = Body.capture(event.data, event.datacontenttype, service.settings.max_payload_bytes)
         if info.kind in PAIRED_KINDS:
-            sampled = skip or service.sampled()
-            pairer.add(Half(info.kind, cap, time.time(), ex, skip=skip or not sampled))
+            ignored = skip or not service.sampled(info.request_id)
+            pairer.add(Half(info.kind, cap, time.time(), ex, skip=ignored))
         elif not skip:
             # feedback/outlier/drift events are not halves: each is a record of its own
             ex.request_id = f"{info.request_id}-{info.kind}"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import random
+import zlib
 
 from prometheus_client import CollectorRegistry
 
@@ -61,10 +62,16 @@ class LoggerService:
     def stop(self) -> None:
         self.pipeline.stop()
 
-    def sampled(self) -> bool:
-        """Whether this request is logged under ``sample_rate`` (counted when it is not)."""
+    def sampled(self, request_id: str | None = None) -> bool:
+        """Whether this request is logged under ``sample_rate`` (counted when it is not).
+
+        With a request id the decision is a hash of the id, so both halves of a CloudEvents exchange
+        (and replays of the same request) get the same answer."""
         rate = self.settings.sample_rate
-        if rate >= 1.0 or self._rng.random() < rate:
+        if rate >= 1.0:
+            return True
+        draw = zlib.crc32(request_id.encode()) / 2**32 if request_id else self._rng.random()
+        if draw < rate:
             return True
         self.metrics.skipped.labels("sampling").inc()
         return False

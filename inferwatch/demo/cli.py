@@ -6,13 +6,14 @@ import argparse
 import asyncio
 import logging
 import sys
-from typing import TextIO
+from typing import Any, TextIO
 
 import aiohttp
 import orjson
 
 from inferwatch.audit import open_store
 from inferwatch.errors import ConfigError
+from inferwatch.records import InferenceRecord
 from inferwatch.serve import run as serve
 from inferwatch.settings import common
 from inferwatch.sinks.sqlite import RecordQuery
@@ -109,6 +110,13 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     return 0 if result["ok"] else 1
 
 
+def summary(r: InferenceRecord) -> dict[str, Any]:
+    """The parts of a record a person wants to see first."""
+    d = r.to_dict()
+    keep = ("id", "received_at", "latency_ms", "model_name", "protocol", "path", "status_code", "flags")
+    return {**{k: d[k] for k in keep}, "instances": d["instances"]}
+
+
 async def self_test(port: int, store_uri: str, out: TextIO) -> bool:
     """Send the two example requests through the logger and check the store has them, paired."""
     base = f"http://127.0.0.1:{port}"
@@ -133,8 +141,7 @@ async def self_test(port: int, store_uri: str, out: TextIO) -> bool:
         if all(found):
             out.write("\nRecorded:\n")
             for recs in found:
-                r = recs[0]
-                out.write(orjson.dumps(r.to_dict(), option=orjson.OPT_INDENT_2).decode()[:1500] + "\n")
+                out.write(orjson.dumps(summary(recs[0]), option=orjson.OPT_INDENT_2).decode() + "\n")
             store.close()
             return True
     logging.getLogger("inferwatch.demo").error("the example requests were not recorded within 10 s")
