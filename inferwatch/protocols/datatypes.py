@@ -1,0 +1,132 @@
+"""The one datatype table (V2 datatype <-> numpy dtype) and the array <-> JSON conversions every codec uses.
+
+Numeric arrays go to JSON through orjson's numpy support: vectorised, float32 written in its shortest
+form (``0.1`` stays ``0.1``) and NaN/Infinity written as ``null`` — the same as MLServer, which
+replaces NaN by ``null`` in V2 outputs. FP16 is written through numpy's shortest float16 repr.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import numpy as np
+import orjson
+
+from inferwatch.errors import CodecError
+
+BYTES = "BYTES"
+
+#: Canonical V2 datatype -> numpy dtype. ``BYTES`` has no numpy dtype: its data is a Python list.
+V2_TO_NUMPY: dict[str, np.dtype[Any]] = {
+    "BOOL": np.dtype(np.bool_),
+    "UINT8": np.dtype(np.uint8),
+    "UINT16": np.dtype(np.uint16),
+    "UINT32": np.dtype(np.uint32),
+    "UINT64": np.dtype(np.uint64),
+    "INT8": np.dtype(np.int8),
+    "INT16": np.dtype(np.int16),
+    "INT32": np.dtype(np.int32),
+    "INT64": np.dtype(np.int64),
+    "FP16": np.dtype(np.float16),
+    "FP32": np.dtype(np.float32),
+    "FP64": np.dtype(np.float64),
+}
+NUMPY_TO_V2: dict[np.dtype[Any], str] = {dtype: name for name, dtype in V2_TO_NUMPY.items()}
+DATATYPES: tuple[str, ...] = (*V2_TO_NUMPY, BYTES)
+_OBJECT_KINDS = frozenset("OUS")
+_NUMERIC_KINDS = frozenset("biuf")
+
+
+def datatype_of(array: np.ndarray[Any, Any]) -> str:
+    """The V2 datatype of a numpy array (strings and objects are ``BYTES``)."""
+    name = NUMPY_TO_V2.get(array.dtype)
+    if name is not None:
+        return name
+    if array.dtype.kind in _OBJECT_KINDS:
+        return BYTES
+    raise CodecError(f"numpy dtype {array.dtype} has no V2 datatype; known: {', '.join(DATATYPES)}")
+
+
+def numeric_array(values: Any, datatype: str) -> np.ndarray[Any, Any]:
+    """``values`` (flat or nested JSON list) as an array of ``datatype``; ``null`` is NaN for floats."""
+    dtype = V2_TO_NUMPY.get(datatype)
+    if dtype is None:
+        raise CodecError(f"unknown datatype {datatype!r}; known: {', '.join(DATATYPES)}")
+    try:
+        return np.asarray(values, dtype=dtype)
+    except (ValueError, TypeError, OverflowError) as e:
+        raise CodecError(f"data is not a valid {datatype} array: {e}") from e
+
+
+def sniff_array(values: Any) -> np.ndarray[Any, Any] | None:
+    """``values`` as a numeric/bool numpy array when it is a rectangular list of numbers, else ``None``."""
+    try:
+        arr = np.asarray(values)
+    except (ValueError, TypeError, OverflowError):
+        return None
+    if arr.dtype.kind in _NUMERIC_KINDS and arr.dtype in NUMPY_TO_V2:
+        return arr
+    return None
+
+
+def object_shape(values: Any) -> tuple[list[int], list[Any]]:
+    """Shape and row-major flat list of a nested JSON list of arbitrary values (strings, dicts, ragged...).
+
+    The shape stops where nesting stops being rectangular; deeper lists stay elements of the flat list.
+    """
+    if not isinstance(values, list):
+        return [], [values]
+    try:
+        arr = np.array(values, dtype=object)
+    except ValueError:  # inhomogeneous below the first level
+        return [len(values)], list(values)
+    return list(arr.shape), arr.ravel().tolist()
+
+
+def nest(flat: list[Any], shape: list[int]) -> Any:
+    """Rebuild nested lists of ``shape`` from a row-major flat list (the inverse of ``object_shape``)."""
+    if not shape:
+        return flat[0] if flat else None
+    if len(shape) == 1:
+        return list(flat)
+    step = 1
+    for dim in shape[1:]:
+        step *= dim
+    return [nest(flat[i * step : (i + 1) * step], shape[1:]) for i in range(shape[0])]
+
+
+def to_lists(array: np.ndarray[Any, Any]) -> Any:
+    """A numeric array as JSON-able nested lists (NaN/Infinity -> ``None``), float32/16 in shortest form."""
+    if array.dtype == np.float16:
+        as_text = array.astype(str).astype(np.float64)
+        out: Any = orjson.loads(
+            orjson.dumps(np.ascontiguousarray(as_text), option=orjson.OPT_SERIALIZE_NUMPY)
+        )
+        return out
+    if array.ndim == 0:
+        return orjson.loads(orjson.dumps(array.item()))
+    return orjson.loads(orjson.dumps(np.ascontiguousarray(array), option=orjson.OPT_SERIALIZE_NUMPY))
+
+
+def element_json(value: Any) -> Any:
+    """One BYTES element in a JSON-able form: bytes become base64 text."""
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(value).decode("ascii")
+    return value
+
+
+def size_of(shape: list[int]) -> int:
+    n = 1
+    for dim in shape:
+        n *= dim
+    return n
+
+
+def check_shape(shape: Any, where: str) -> list[int]:
+    """``shape`` validated as a list of non-negative ints."""
+    if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) for d in shape):
+        raise CodecError(f"{where}: shape must be a list of integers, got {shape!r}")
+    if any(d < 0 for d in shape):
+        raise CodecError(f"{where}: shape {shape} has a negative dimension")
+    return list(shape)

@@ -1,0 +1,206 @@
+"""TensorFlow ``TensorProto`` in its protobuf-JSON form (Seldon's ``data.tftensor``), without TensorFlow.
+
+Both spellings are read: ``json_format.MessageToJson`` (camelCase, int64 as strings, the default Seldon
+writes) and the snake_case one some Seldon components use (``float_val``, ``tensor_shape``). Values come
+either as ``tensorContent`` (base64 little-endian buffer, what ``tf.make_tensor_proto`` writes for more
+than one element) or as a typed value list; a shorter list is padded with its last value, as
+``tf.make_ndarray`` does.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+import numpy as np
+
+from inferwatch.errors import CodecError
+from inferwatch.protocols.datatypes import BYTES, V2_TO_NUMPY, size_of, to_lists
+from inferwatch.protocols.payload import Tensor
+
+# TF DataType name -> (enum number, V2 datatype, value field in camelCase)
+TF_DTYPES: dict[str, tuple[int, str, str]] = {
+    "DT_FLOAT": (1, "FP32", "floatVal"),
+    "DT_DOUBLE": (2, "FP64", "doubleVal"),
+    "DT_INT32": (3, "INT32", "intVal"),
+    "DT_UINT8": (4, "UINT8", "intVal"),
+    "DT_INT16": (5, "INT16", "intVal"),
+    "DT_INT8": (6, "INT8", "intVal"),
+    "DT_STRING": (7, BYTES, "stringVal"),
+    "DT_INT64": (9, "INT64", "int64Val"),
+    "DT_BOOL": (10, "BOOL", "boolVal"),
+    "DT_UINT16": (17, "UINT16", "intVal"),
+    "DT_HALF": (19, "FP16", "halfVal"),
+    "DT_UINT32": (22, "UINT32", "uint32Val"),
+    "DT_UINT64": (23, "UINT64", "uint64Val"),
+}
+_BY_NUMBER = {num: name for name, (num, _, _) in TF_DTYPES.items()}
+_BY_DATATYPE = {dt: name for name, (_, dt, _) in TF_DTYPES.items()}
+_STRING_INTS = frozenset({"int64Val", "uint64Val"})  # protobuf JSON writes 64-bit ints as strings
+_CAMEL = {
+    "tensor_shape": "tensorShape",
+    "tensor_content": "tensorContent",
+    "version_number": "versionNumber",
+    "float_val": "floatVal",
+    "double_val": "doubleVal",
+    "int_val": "intVal",
+    "int64_val": "int64Val",
+    "uint32_val": "uint32Val",
+    "uint64_val": "uint64Val",
+    "bool_val": "boolVal",
+    "half_val": "halfVal",
+    "string_val": "stringVal",
+}
+_SNAKE = {v: k for k, v in _CAMEL.items()}
+_KNOWN = frozenset({"dtype", *_SNAKE})
+
+
+def decode(doc: Any, name: str = "data") -> Tensor:
+    """A ``TensorProto`` JSON object as a tensor; layout hints go to ``Tensor.extra``."""
+    if not isinstance(doc, dict):
+        raise CodecError(f"tftensor must be an object, got {type(doc).__name__}")
+    snake = any(k in _CAMEL for k in doc)
+    d = {_CAMEL.get(k, k): v for k, v in doc.items()}
+    extra: dict[str, Any] = {}
+    if snake:
+        extra["tf_snake"] = True
+    dtype_name = _dtype_name(d.get("dtype"))
+    if isinstance(d.get("dtype"), int):
+        extra["tf_dtype_number"] = True
+    _, datatype, field = TF_DTYPES[dtype_name]
+    shape, int_dims = _shape(d.get("tensorShape"))
+    if "tensorShape" not in d:
+        extra["tf_no_shape"] = True
+    if int_dims:
+        extra["tf_int_dims"] = True
+    other = {k: v for k, v in doc.items() if _CAMEL.get(k, k) not in _KNOWN}
+    if other:
+        extra["tf_other"] = other
+    n = size_of(shape)
+    if "tensorContent" in d:
+        data = _from_content(d["tensorContent"], datatype, shape)
+        if n <= 1 or datatype == BYTES:
+            extra["tf_values"] = "tensorContent"
+    else:
+        values = d.get(field, [])
+        if not isinstance(values, list):
+            raise CodecError(f"tftensor {field} must be a list")
+        if n > 1 and datatype != BYTES:
+            extra["tf_values"] = field
+        if len(values) != n:
+            extra["tf_count"] = len(values)
+        data = _from_values(values, field, datatype, n, shape)
+    return Tensor(name=name, datatype=datatype, shape=shape, data=data, extra=extra)
+
+
+def encode(t: Tensor) -> dict[str, Any]:
+    """The inverse of ``decode``: TF's own choice of value field unless the tensor says otherwise."""
+    dtype_name = _BY_DATATYPE.get(t.datatype)
+    if dtype_name is None:
+        raise CodecError(f"datatype {t.datatype} has no TensorFlow equivalent")
+    number, _, field = TF_DTYPES[dtype_name]
+    n = size_of(t.shape)
+    dims = [{"size": d if t.extra.get("tf_int_dims") else str(d)} for d in t.shape]
+    out: dict[str, Any] = {"dtype": number if t.extra.get("tf_dtype_number") else dtype_name}
+    if not t.extra.get("tf_no_shape"):
+        out["tensorShape"] = {"dim": dims} if dims else {}
+    mode = t.extra.get("tf_values") or ("tensorContent" if n > 1 and t.datatype != BYTES else field)
+    if mode == "tensorContent":
+        if not isinstance(t.data, np.ndarray):
+            raise CodecError("tensorContent needs a numeric tensor")
+        out["tensorContent"] = base64.b64encode(
+            t.data.astype(t.data.dtype.newbyteorder("<")).tobytes()
+        ).decode()
+    else:
+        values = _to_values(t, field)
+        count = t.extra.get("tf_count")
+        if count is not None:
+            values = values[:count]
+        if values:
+            out[field] = values
+    out.update(t.extra.get("tf_other", {}))
+    if t.extra.get("tf_snake"):
+        out = {_SNAKE.get(k, k): v for k, v in out.items()}
+    return out
+
+
+def _dtype_name(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = _BY_NUMBER.get(value, value)
+    if value not in TF_DTYPES:
+        raise CodecError(f"tftensor dtype {value!r} is not supported; known: {', '.join(TF_DTYPES)}")
+    return str(value)
+
+
+def _shape(doc: Any) -> tuple[list[int], bool]:
+    if doc is None:
+        return [], False
+    if not isinstance(doc, dict) or not isinstance(doc.get("dim", []), list):
+        raise CodecError("tftensor tensorShape must be an object with a 'dim' list")
+    shape: list[int] = []
+    int_dims = False
+    for dim in doc.get("dim", []):
+        size = dim.get("size", 0) if isinstance(dim, dict) else None
+        int_dims = int_dims or isinstance(size, int)
+        try:
+            shape.append(int(size))  # type: ignore[arg-type]
+        except (TypeError, ValueError) as e:
+            raise CodecError(f"tftensor dim size {size!r} is not an integer") from e
+    return shape, int_dims
+
+
+def _from_content(content: Any, datatype: str, shape: list[int]) -> np.ndarray[Any, Any]:
+    if datatype == BYTES:
+        raise CodecError("tftensor DT_STRING cannot use tensorContent")
+    try:
+        buf = base64.b64decode(content, validate=True)
+    except (binascii.Error, ValueError, TypeError) as e:
+        raise CodecError("tftensor tensorContent is not valid base64") from e
+    dtype = V2_TO_NUMPY[datatype].newbyteorder("<")
+    if len(buf) != size_of(shape) * dtype.itemsize:
+        raise CodecError(
+            f"tftensor tensorContent has {len(buf)} bytes, shape {shape} needs "
+            f"{size_of(shape) * dtype.itemsize}"
+        )
+    return np.frombuffer(buf, dtype=dtype).astype(V2_TO_NUMPY[datatype]).reshape(shape)
+
+
+def _from_values(values: list[Any], field: str, datatype: str, n: int, shape: list[int]) -> Any:
+    if datatype == BYTES:
+        try:
+            flat = [base64.b64decode(v, validate=True) for v in values]
+        except (binascii.Error, ValueError, TypeError) as e:
+            raise CodecError("tftensor stringVal elements must be base64") from e
+        return flat + [flat[-1] if flat else b""] * (n - len(flat))
+    try:
+        if field == "halfVal":
+            arr = np.asarray(values, dtype=np.uint16).view(np.float16)
+        elif field in ("floatVal", "doubleVal"):
+            arr = np.asarray([float(v) for v in values], dtype=V2_TO_NUMPY[datatype])
+        else:
+            arr = np.asarray(
+                [int(v) for v in values] if field in _STRING_INTS else values, dtype=V2_TO_NUMPY[datatype]
+            )
+    except (ValueError, TypeError, OverflowError) as e:
+        raise CodecError(f"tftensor {field} is not a valid {datatype} list: {e}") from e
+    if arr.size < n:
+        pad = arr[-1] if arr.size else arr.dtype.type(0)
+        arr = np.concatenate([arr, np.full(n - arr.size, pad, dtype=arr.dtype)])
+    elif arr.size > n:
+        raise CodecError(f"tftensor has {arr.size} values for shape {shape}")
+    return arr.reshape(shape)
+
+
+def _to_values(t: Tensor, field: str) -> list[Any]:
+    if t.datatype == BYTES:
+        return [base64.b64encode(v if isinstance(v, bytes) else str(v).encode()).decode() for v in t.data]
+    if not isinstance(t.data, np.ndarray):
+        raise CodecError(f"tensor {t.name!r} has no numeric data")
+    flat = t.data.reshape(-1)
+    if field == "halfVal":
+        return [int(v) for v in flat.view(np.uint16)]
+    if field in _STRING_INTS:
+        return [str(v) for v in flat.tolist()]
+    values: list[Any] = to_lists(flat)
+    return values
