@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Awaitable, Callable, Generator, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
 
@@ -26,7 +26,7 @@ class _AdminServer(uvicorn.Server):
         yield
 
 
-def _config(app: Any, host: str, port: int, lifespan: str) -> uvicorn.Config:
+def _config(app: Any, host: str, port: int, lifespan: Literal["on", "off"]) -> uvicorn.Config:
     return uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan=lifespan)
 
 

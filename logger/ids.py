@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Mapping
 
 import orjson
+
 from inferwatch.protocols.headers import REQUEST_ID_HEADERS
 
 

@@ -16,10 +16,10 @@ from typing import Any
 
 import aiohttp
 import orjson
-from inferwatch.protocols.headers import SKIP_LOGGING, X_REQUEST_ID
 
 from inferwatch.capture import Body, Exchange
 from inferwatch.errors import InferwatchError, UpstreamError, UpstreamTimeout
+from inferwatch.protocols.headers import SKIP_LOGGING, X_REQUEST_ID
 from logger.ids import request_id_for
 from logger.service import LoggerService
 
@@ -132,13 +132,15 @@ class ProxyApp:
         if query:
             url += "?" + query.decode("latin-1")
         fwd = [
-            (k.decode("latin-1"), v.decode("latin-1")) for k, v in raw_headers if k.lower() not in _HOP_BY_HOP_B
+            (k.decode("latin-1"), v.decode("latin-1"))
+            for k, v in raw_headers
+            if k.lower() not in _HOP_BY_HOP_B
         ]
         status = 502
         try:
             assert self.session is not None
             try:
-                resp = await self.session.request(method, url, headers=fwd, data=data, allow_redirects=False)
+                resp = await self._send_upstream(method, url, fwd, data)
             except TimeoutError as e:
                 raise UpstreamTimeout(
                     f"model server at {self.upstream} did not answer within "
@@ -181,6 +183,21 @@ class ProxyApp:
         finally:
             resp.release()
         self._finish(ex, logged, req_capture, headers, status, resp_capture, resp_type, resp_enc, start)
+
+    async def _send_upstream(
+        self, method: str, url: str, headers: list[tuple[str, str]], data: bytes | AsyncIterator[bytes]
+    ) -> aiohttp.ClientResponse:
+        """One upstream call. A pooled keep-alive connection the model server has already closed (seen
+        with MLServer after an unhandled error) fails before any byte is answered: a buffered request is
+        then sent once more on a fresh connection; a streamed one cannot be replayed."""
+        assert self.session is not None
+        try:
+            return await self.session.request(method, url, headers=headers, data=data, allow_redirects=False)
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
+            if not isinstance(data, bytes):
+                raise
+            self.service.metrics.upstream_errors.labels("stale_connection_retried").inc()
+            return await self.session.request(method, url, headers=headers, data=data, allow_redirects=False)
 
     def _finish(
         self,

@@ -14,11 +14,11 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from inferwatch.protocols.cloudevents import CloudEvent, InferenceEventInfo, inference_info, parse_http
-from inferwatch.protocols.headers import SKIP_LOGGING
 
 from inferwatch.capture import Body, Exchange
 from inferwatch.errors import BadRequest
+from inferwatch.protocols.cloudevents import CloudEvent, InferenceEventInfo, inference_info, parse_http
+from inferwatch.protocols.headers import SKIP_LOGGING
 from inferwatch.web import install_error_handler
 from logger.pairing import Half, Pairer
 from logger.service import LoggerService

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import orjson
+from numpy.typing import NDArray
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -32,7 +33,7 @@ class IrisModel:
     classes: list[str]
     name: str = "iris"
 
-    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+    def predict_proba(self, x: NDArray[Any]) -> NDArray[np.float64]:
         if x.ndim != 2 or x.shape[1] != len(FEATURES):
             raise UnprocessableEntity(
                 f"expected {len(FEATURES)} features per instance ({', '.join(FEATURES)}), "
@@ -51,7 +52,7 @@ def train_iris() -> IrisModel:
     return IrisModel(model, [str(n) for n in data.target_names])
 
 
-def features(payload: Payload) -> np.ndarray:
+def features(payload: Payload) -> NDArray[np.float64]:
     """The instances as one float matrix: a single 2-D tensor, or one column per named input."""
     numeric = [t for t in payload.tensors if isinstance(t.data, np.ndarray)]
     if len(numeric) == 1:

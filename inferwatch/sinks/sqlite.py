@@ -93,7 +93,8 @@ class SQLiteSink:
 
     def query(self, q: RecordQuery) -> list[InferenceRecord]:
         """Records matching ``q``, newest first."""
-        where, args = [], []
+        where: list[str] = []
+        args: list[str | int] = []
         if q.request_id:
             where.append("(id = ? OR id LIKE ?)")
             args += [q.request_id, q.request_id + "%"]
@@ -140,4 +141,4 @@ class SQLiteSink:
 
 
 def _iso(t: datetime) -> str:
-    return InferenceRecord(id="", received_at=t).to_dict()["received_at"]
+    return str(InferenceRecord(id="", received_at=t).to_dict()["received_at"])
