@@ -7,6 +7,7 @@ Routes: ``POST /api/v1.0/predictions`` and ``/predict`` (Seldon), ``POST /v2/mod
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,7 @@ from starlette.routing import Route
 
 from inferwatch.errors import CodecError, UnprocessableEntity
 from inferwatch.protocols import get_codec
+from inferwatch.protocols.base import Codec
 from inferwatch.protocols.payload import Payload, Tensor
 
 FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
@@ -36,8 +38,7 @@ class IrisModel:
     def predict_proba(self, x: NDArray[Any]) -> NDArray[np.float64]:
         if x.ndim != 2 or x.shape[1] != len(FEATURES):
             raise UnprocessableEntity(
-                f"expected {len(FEATURES)} features per instance ({', '.join(FEATURES)}), "
-                f"got shape {list(x.shape)}"
+                f"expected {len(FEATURES)} features per instance ({', '.join(FEATURES)}), got shape {list(x.shape)}"
             )
         return np.asarray(self.estimator.predict_proba(x.astype(np.float64)))
 
@@ -71,50 +72,47 @@ def create_model_app(model: IrisModel) -> Starlette:
     def _json(body: Any, status: int = 200) -> Response:
         return Response(orjson.dumps(body), status_code=status, media_type="application/json")
 
-    async def seldon_predict(request: Request) -> Response:
-        try:
-            req = seldon.decode_request(orjson.loads(await request.body()))
-            proba = model.predict_proba(features(req))
-        except (orjson.JSONDecodeError, CodecError, UnprocessableEntity) as e:
-            info = e.message if hasattr(e, "message") else str(e)
-            status = {"code": -1, "info": info, "reason": "MICROSERVICE_BAD_DATA", "status": "FAILURE"}
-            return _json({"status": status}, 400)
-        out = Payload(
-            protocol="seldon",
-            kind="response",
-            tensors=[Tensor("data", "FP64", list(proba.shape), proba)],
-            names=model.classes,
-            extra=dict(req.extra),
-        )
-        return _json(seldon.encode_response(out))
+    def endpoint(
+        codec: Codec,
+        respond: Callable[[Payload, NDArray[np.float64]], Payload],
+        error: Callable[[str], dict[str, Any]],
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """A predict route: decode with ``codec``, predict, encode ``respond``'s payload; bad input -> 400."""
 
-    async def v2_infer(request: Request) -> Response:
-        try:
-            req = v2.decode_request(orjson.loads(await request.body()))
-            proba = model.predict_proba(features(req))
-        except (orjson.JSONDecodeError, CodecError, UnprocessableEntity) as e:
-            return _json({"error": e.message if hasattr(e, "message") else str(e)}, 400)
-        out = Payload(
-            protocol="v2",
-            kind="response",
-            tensors=[Tensor("predict_proba", "FP64", list(proba.shape), proba)],
-            id=req.id,
-            model_name=model.name,
-        )
-        return _json(v2.encode_response(out))
+        async def handle(request: Request) -> Response:
+            try:
+                req = codec.decode_request(orjson.loads(await request.body()))
+                proba = model.predict_proba(features(req))
+            except orjson.JSONDecodeError as e:
+                return _json(error(f"invalid JSON: {e}"), 400)
+            except (CodecError, UnprocessableEntity) as e:
+                return _json(error(e.message), 400)
+            return _json(codec.encode_response(respond(req, proba)))
 
-    async def kserve_predict(request: Request) -> Response:
-        try:
-            req = kserve.decode_request(orjson.loads(await request.body()))
-            proba = model.predict_proba(features(req))
-        except (orjson.JSONDecodeError, CodecError, UnprocessableEntity) as e:
-            return _json({"error": e.message if hasattr(e, "message") else str(e)}, 400)
-        out = Payload(
-            protocol="kserve-v1",
-            kind="response",
-            tensors=[Tensor("predictions", "FP64", list(proba.shape), proba)],
-        )
-        return _json(kserve.encode_response(out))
+        return handle
+
+    def seldon_error(info: str) -> dict[str, Any]:
+        return {"status": {"code": -1, "info": info, "reason": "MICROSERVICE_BAD_DATA", "status": "FAILURE"}}
+
+    def plain_error(message: str) -> dict[str, Any]:
+        return {"error": message}
+
+    def tensor(name: str, proba: NDArray[np.float64]) -> list[Tensor]:
+        return [Tensor(name, "FP64", list(proba.shape), proba)]
+
+    seldon_predict = endpoint(
+        seldon,
+        lambda req, p: Payload("seldon", "response", tensor("data", p), names=model.classes, extra=dict(req.extra)),
+        seldon_error,
+    )
+    v2_infer = endpoint(
+        v2,
+        lambda req, p: Payload("v2", "response", tensor("predict_proba", p), id=req.id, model_name=model.name),
+        plain_error,
+    )
+    kserve_predict = endpoint(
+        kserve, lambda req, p: Payload("kserve-v1", "response", tensor("predictions", p)), plain_error
+    )
 
     async def v2_model(_: Request) -> Response:
         return _json(
@@ -133,9 +131,7 @@ def create_model_app(model: IrisModel) -> Starlette:
         return _json(
             {
                 "name": model.name,
-                "inputs": [
-                    {"messagetype": "tensor", "schema": {"names": FEATURES, "shape": [len(FEATURES)]}}
-                ],
+                "inputs": [{"messagetype": "tensor", "schema": {"names": FEATURES, "shape": [len(FEATURES)]}}],
                 "outputs": [{"messagetype": "tensor", "schema": {"names": model.classes}}],
             }
         )
