@@ -58,10 +58,15 @@ def resolve_classpath(coords: Sequence[str], cache: Path, *, timeout: float = 90
         jars = [Path(p) for p in cp_file.read_text().strip().split(":") if p]
         if jars and all(j.exists() for j in jars):
             return jars
+    work.mkdir(parents=True, exist_ok=True)
     mvn = shutil.which("mvn")
     if mvn is None:
-        raise MavenError("Maven ('mvn') is not installed: run 'apt-get install -y maven'")
-    work.mkdir(parents=True, exist_ok=True)
+        from devstack.stack import ensure_commands  # the stack's apt helper; imported late, it imports us
+
+        ensure_commands({"mvn": "maven"}, work / "apt.log")
+        mvn = shutil.which("mvn")
+    if mvn is None:
+        raise MavenError("Maven ('mvn') is not installed and apt-get could not install it: apt-get install -y maven")
     (work / "pom.xml").write_text(_pom(coords, key))
     log = work / "maven.log"
     tmp = work / "classpath.tmp"
