@@ -410,6 +410,7 @@ class Stack:
         while not svc.is_ready():
             code = proc.poll()
             if code is not None:
+                stop_group(proc.pid, self.settings.stop_timeout)  # what the server left behind in its group
                 self._forget(name)
                 raise DevstackError(
                     f"{name} exited with status {code} during start-up; see {logf}\n"

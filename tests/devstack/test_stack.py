@@ -168,6 +168,7 @@ def test_a_server_that_exits_during_start_up_is_reported_with_its_log(stack: Sta
     assert str(log_file) in message
     assert "hello in mode exit" in message  # the last lines of the log travel with the error
     assert not stack.pid_file("exiting").exists()
+    assert gone(ExitingService(stack.paths("exiting")).child_pid())  # nothing it forked is left behind
 
 
 def test_readiness_timeout_stops_the_server_and_names_the_log_file(stack: Stack) -> None:
