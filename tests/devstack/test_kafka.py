@@ -193,7 +193,10 @@ def test_producer_retries_survive_a_broker_stop_and_start(
     assert outage < 60
 
 
-def test_prepare_formats_storage_once_and_writes_a_loopback_kraft_config(tmp_path: Path) -> None:
+def test_prepare_formats_storage_once_and_writes_a_loopback_kraft_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("INFERWATCH_DEVSTACK_KAFKA_CONTROLLER_PORT", raising=False)  # the default: port + 1
     paths = ServicePaths(data=tmp_path / "data", logs=tmp_path / "logs", cache=CommonSettings().cache_dir)
     for d in (paths.data, paths.logs):
         d.mkdir(parents=True)
