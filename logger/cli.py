@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 
 from inferwatch.serve import run as serve
 from inferwatch.settings import from_cli
@@ -27,6 +28,20 @@ Two modes:
 
 Sinks (repeat --sink; default: the embedded SQLite store in $INFERWATCH_HOME/inferwatch.db):
   sqlite:///path/to/file.db
+
+Durability (--durability; a full spool drops records, counted in inferwatch_records_dropped_total
+{reason="spool_full"} and logged; a slow or failing sink never blocks the others):
+  async (default)  the response goes back at once; records wait in memory (intake queue + each sink's
+                   queue, --queue-size each, plus the batch being written). What a slow or failing sink
+                   cannot take spills to its on-disk spool (--spool-dir/<sink>/, at most --spool-max-bytes)
+                   and is replayed in order when the sink recovers and after a restart. A crash loses at
+                   most the in-memory window; SIGTERM delivers or spools everything.
+  sync             the response goes back only once the exchange is fsynced in a write-ahead log
+                   (--spool-dir/intake-wal/; concurrent requests share one fsync). Nothing answered is
+                   lost, even on SIGKILL or power loss: unacknowledged exchanges are re-submitted on the
+                   next start (sinks store each request id once). Costs one fsync of latency per request.
+                   In CloudEvents mode this covers feedback/outlier/drift events; request/response halves
+                   are paired in memory first.
 
 Requests with 'Seldon-Skip-Logging: true' are forwarded but not logged. Metrics and health are served
 on --metrics-port (/metrics, /health/live, /health/ready). Every flag has an environment variable
@@ -56,10 +71,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, help="records per sink write (default 500)")
     p.add_argument("--linger-ms", type=float, help="max wait to fill a batch (default 50)")
     p.add_argument(
-        "--max-retries", type=int, help="retries of a failed batch before it is dropped (default 5)"
+        "--max-retries", type=int, help="retries of a failed batch before it is spooled (default 5)"
     )
     p.add_argument(
         "--upstream-timeout", type=float, help="seconds before a model call gives 504 (default 60)"
+    )
+    p.add_argument(
+        "--durability",
+        choices=("async", "sync"),
+        help="async: answer at once, a crash loses at most the in-memory queues; sync: answer once the "
+        "exchange is fsynced to the write-ahead log, nothing answered is lost (default async)",
+    )
+    p.add_argument(
+        "--spool-dir", type=Path, help="on-disk spools and write-ahead log (default $INFERWATCH_HOME/spool)"
+    )
+    p.add_argument(
+        "--spool-max-bytes",
+        type=int,
+        help="bound of each sink's spool and of the write-ahead log; 0 = no spool (default 1 GiB)",
     )
     p.add_argument("--protocol", help="force the codec: seldon, v2 or kserve-v1 (default: detected)")
     p.add_argument("--model-name", help="model name recorded when the path/body does not say")

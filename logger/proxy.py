@@ -152,9 +152,11 @@ class ProxyApp:
             status = e.status_code
             self.service.metrics.upstream_errors.labels("timeout" if status == 504 else "unreachable").inc()
             body = orjson.dumps(e.to_dict())
-            await _send_simple(send, status, body, rid)
             ex.error = e.message
-            self._finish(ex, logged, req_capture, headers, status, body, "application/json", None, start)
+            await self._finish(
+                ex, logged, req_capture, headers, status, body, "application/json", None, start
+            )
+            await _send_simple(send, status, body, rid)
             return
 
         status = resp.status
@@ -164,11 +166,17 @@ class ProxyApp:
         resp_enc = resp.headers.get("content-encoding")
         resp_size = resp.content_length
         resp_capture = _Capture(self.limit)
+        finished = False
         try:
             if resp_size is not None and resp_size <= STREAM_THRESHOLD:
                 body = await resp.read()
                 resp_capture.add(body)
                 out_headers.append((b"content-length", str(len(body)).encode()))
+                # logged before answering: in sync mode this waits until the exchange is on disk
+                finished = True
+                await self._finish(
+                    ex, logged, req_capture, headers, status, resp_capture, resp_type, resp_enc, start
+                )
                 await send({"type": "http.response.start", "status": status, "headers": out_headers})
                 await send({"type": "http.response.body", "body": body})
             else:
@@ -176,13 +184,20 @@ class ProxyApp:
                 async for chunk in resp.content.iter_any():
                     resp_capture.add(chunk)
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                finished = True  # the response completes only once the exchange is logged
+                await self._finish(
+                    ex, logged, req_capture, headers, status, resp_capture, resp_type, resp_enc, start
+                )
                 await send({"type": "http.response.body", "body": b""})
         except (aiohttp.ClientError, TimeoutError) as e:
             ex.error = f"model server response broke off: {e}"
             self.service.metrics.upstream_errors.labels("broken_response").inc()
         finally:
             resp.release()
-        self._finish(ex, logged, req_capture, headers, status, resp_capture, resp_type, resp_enc, start)
+        if not finished:
+            await self._finish(
+                ex, logged, req_capture, headers, status, resp_capture, resp_type, resp_enc, start
+            )
 
     async def _send_upstream(
         self, method: str, url: str, headers: list[tuple[str, str]], data: bytes | AsyncIterator[bytes]
@@ -199,7 +214,7 @@ class ProxyApp:
             self.service.metrics.upstream_errors.labels("stale_connection_retried").inc()
             return await self.session.request(method, url, headers=headers, data=data, allow_redirects=False)
 
-    def _finish(
+    async def _finish(
         self,
         ex: Exchange,
         logged: bool,
@@ -223,7 +238,7 @@ class ProxyApp:
         ex.status_code = status
         ex.request = req.body(headers.get("content-type"), headers.get("content-encoding"))
         ex.response = resp.body(resp_type, resp_enc)
-        self.service.record(ex)
+        await self.service.record_acked(ex)
 
 
 class _Capture:

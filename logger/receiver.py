@@ -83,7 +83,7 @@ def create_receiver_app(service: LoggerService) -> FastAPI:
             # feedback/outlier/drift events are not halves: each is a record of its own
             ex.request_id = f"{info.request_id}-{info.kind}"
             ex.request = cap
-            service.record(ex)
+            await service.record_acked(ex)
         return {"status": "accepted", "id": info.request_id, "kind": info.kind}
 
     @app.get("/health/live", summary="Liveness")

@@ -5,6 +5,7 @@ HTTP code (``logger.proxy``, ``logger.receiver``) is thin and hands every exchan
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import zlib
@@ -12,7 +13,7 @@ import zlib
 from prometheus_client import CollectorRegistry
 
 from inferwatch.capture import Exchange, RecordBuilder
-from inferwatch.delivery import DeliveryMetrics, DeliveryOptions, Pipeline
+from inferwatch.delivery import DeliveryMetrics, DeliveryOptions, Pipeline, decode_exchange, encode_exchange
 from inferwatch.metrics import new_registry
 from inferwatch.redact import Redactor
 from inferwatch.settings import common
@@ -51,7 +52,11 @@ class LoggerService:
                 linger=settings.linger_ms / 1000.0,
                 max_retries=settings.max_retries,
                 shutdown_timeout=settings.shutdown_timeout,
+                durability=settings.durability,
+                spool_dir=settings.spool_dir or common().home / "spool",
+                spool_max_bytes=settings.spool_max_bytes,
             ),
+            codec=(encode_exchange, decode_exchange),
         )
         self._rng = random.Random()
 
@@ -77,13 +82,29 @@ class LoggerService:
         return False
 
     def record(self, exchange: Exchange) -> bool:
+        """Hand over without waiting (not durable even in sync mode: see ``record_acked``)."""
         return self.pipeline.submit(exchange, exchange.source)
+
+    async def record_acked(self, exchange: Exchange) -> bool:
+        """What the prediction path awaits before answering: ``record`` in async mode; in sync mode it
+        returns once the exchange is fsynced in the write-ahead log (``False``: it could not be)."""
+        if not self.pipeline.durable:
+            return self.record(exchange)
+        return await asyncio.wrap_future(self.pipeline.submit_durable(exchange, exchange.source))
 
     def health(self) -> dict[str, object]:
         sinks = {w.sink.name: w.health() for w in self.pipeline.workers}
-        return {
+        backlog = self.pipeline.backlog()
+        out: dict[str, object] = {
             "ok": all(h.ok for h in sinks.values()),
             "mode": self.settings.mode,
+            "durability": self.settings.durability,
             "queued": self.pipeline.depth(),
-            "sinks": {n: {"ok": h.ok, "detail": h.detail} for n, h in sinks.items()},
+            "sinks": {
+                n: {"ok": h.ok, "detail": h.detail, "spooled": backlog[n][0], "spool_bytes": backlog[n][1]}
+                for n, h in sinks.items()
+            },
         }
+        if "wal" in backlog and "wal" not in sinks:
+            out["wal"] = {"pending": backlog["wal"][0], "bytes": backlog["wal"][1]}
+        return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
@@ -37,7 +38,9 @@ class LoggerSettings(BaseSettings):
     queue_size: int = Field(10_000, ge=1, description="Records held in memory per queue before drops.")
     batch_size: int = Field(500, ge=1)
     linger_ms: float = Field(50.0, ge=0, description="How long a sink worker waits to fill a batch.")
-    max_retries: int = Field(5, ge=0, description="Retries of a failed batch before it is dropped.")
+    max_retries: int = Field(
+        5, ge=0, description="Retries of a failed batch before it goes to the spool (dropped without one)."
+    )
     sample_rate: float = Field(1.0, ge=0.0, le=1.0, description="Fraction of requests logged.")
     max_payload_bytes: int = Field(1_048_576, ge=0, description="Larger bodies are truncated and flagged.")
     redact_path: StrList = Field(default_factory=list, description="Dotted JSON paths masked before sinks.")
@@ -50,6 +53,18 @@ class LoggerSettings(BaseSettings):
     namespace: str | None = None
     endpoint: str | None = None
     shutdown_timeout: float = Field(30.0, gt=0)
+    durability: Literal["async", "sync"] = Field(
+        "async",
+        description="async: answer at once, a crash loses at most the in-memory queues; "
+        "sync: answer only once the exchange is fsynced in the write-ahead log, nothing answered is lost.",
+    )
+    spool_dir: Path | None = Field(
+        None,
+        description="Spools of slow/failing sinks and the write-ahead log; default $INFERWATCH_HOME/spool.",
+    )
+    spool_max_bytes: int = Field(
+        1 << 30, ge=0, description="Bound of each sink's spool (and of the write-ahead log); 0 = no spool."
+    )
 
     @field_validator("sink", "redact_path", "redact_field", mode="before")
     @classmethod

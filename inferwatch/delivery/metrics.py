@@ -26,7 +26,8 @@ class DeliveryMetrics:
         )
         self.dropped = Counter(
             "inferwatch_records_dropped_total",
-            "Records that will never reach a sink, by sink and reason (queue_full, sink_error, build_error).",
+            "Records that will never reach a sink, by sink and reason "
+            "(queue_full, sink_error, build_error, spool_full, spool_error, shutdown_timeout).",
             ["sink", "reason"],
             registry=registry,
         )
@@ -47,6 +48,24 @@ class DeliveryMetrics:
             "Time to write one batch to a sink.",
             ["sink"],
             buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.spool_bytes = Gauge(
+            "inferwatch_spool_bytes",
+            "Bytes of a sink's on-disk spool (sink=wal: the write-ahead log of --durability sync).",
+            ["sink"],
+            registry=registry,
+        )
+        self.spool_records = Gauge(
+            "inferwatch_spool_records",
+            "Records waiting in a sink's on-disk spool (its backlog).",
+            ["sink"],
+            registry=registry,
+        )
+        self.spool_replayed = Counter(
+            "inferwatch_spool_replayed_total",
+            "Records read back from a spool and delivered (sink=wal: exchanges re-submitted after restart).",
+            ["sink"],
             registry=registry,
         )
         self.batch_size = Histogram(

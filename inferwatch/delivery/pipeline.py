@@ -2,22 +2,38 @@
 
 ``submit`` is what the prediction path calls: it never blocks and never raises. Everything else —
 decoding, flattening, redaction, batching, writing, retrying — happens on background threads. Memory is
-bounded by the queue sizes; what does not fit is dropped, counted in ``inferwatch_records_dropped_total``
-and logged, never lost silently.
+bounded by the queue sizes. With a spool (``DeliveryOptions.spool_dir``) what does not fit in a sink's
+queue, or what a failing sink refuses, goes to that sink's on-disk spool and is replayed in order; only a
+full spool drops. Every drop is counted in ``inferwatch_records_dropped_total`` and logged.
+
+Durability (``DeliveryOptions.durability``):
+
+- ``async`` — ``submit`` queues in memory. A crash loses at most what is in memory: the intake queue,
+  each sink's queue and the batch being written (``queue_size`` records per queue, ``batch_size`` per
+  sink). Spooled records survive a process crash (page cache) and are fsynced on segment roll and stop.
+- ``sync`` — ``submit_durable`` returns a future resolved once the item is in the write-ahead log and
+  fsynced (group commit). Sink spools are fsynced before an entry is acknowledged, so nothing resolved
+  ``True`` is lost by a crash; unacknowledged entries are re-submitted on the next start.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from pathlib import Path
+from typing import Any, Generic, Literal, TypeVar
 
 from inferwatch.delivery.metrics import DeliveryMetrics
-from inferwatch.delivery.worker import SinkWorker
+from inferwatch.delivery.spool import Spool
+from inferwatch.delivery.wal import WAL, AckTracker, WriteAheadLog
+from inferwatch.delivery.worker import SinkWorker, SpoolConfig
+from inferwatch.errors import ConfigError
 from inferwatch.records import InferenceRecord
 from inferwatch.sinks.base import Sink
 
@@ -37,6 +53,25 @@ class DeliveryOptions:
     max_retries: int = 5
     retry_backoff: float = 0.2
     shutdown_timeout: float = 30.0
+    durability: Literal["async", "sync"] = "async"
+    """``sync``: ``submit_durable`` answers only once the item is in the fsynced write-ahead log."""
+    spool_dir: Path | None = None
+    """Parent of the per-sink spools (``<spool_dir>/<sink>/``) and the write-ahead log; ``None``: no
+    spool (records that do not fit in memory are dropped)."""
+    spool_max_bytes: int = 1 << 30
+    """Bound of each sink's spool and of the write-ahead log; 0 disables spooling."""
+    probe_max: float = 5.0
+    """Longest pause between two probes of a failing sink while its spool waits."""
+    commit_every: int = 256
+    """The builder syncs sink spools (``sync`` mode) at least every this many records."""
+
+    @property
+    def spooling(self) -> bool:
+        return self.spool_dir is not None and self.spool_max_bytes > 0
+
+
+Codec = tuple[Callable[[T], bytes], Callable[[bytes], T]]
+"""``(encode, decode)`` of the items the write-ahead log stores."""
 
 
 class Pipeline(Generic[T]):
@@ -48,21 +83,33 @@ class Pipeline(Generic[T]):
         build: Callable[[T], InferenceRecord],
         metrics: DeliveryMetrics,
         options: DeliveryOptions | None = None,
+        codec: Codec[T] | None = None,
     ) -> None:
-        self.options = options or DeliveryOptions()
+        self.options = o = options or DeliveryOptions()
         self.metrics = metrics
         self._build = build
-        self._intake: queue.Queue[Any] = queue.Queue(maxsize=self.options.queue_size)
+        self._intake: queue.Queue[Any] = queue.Queue(maxsize=o.queue_size)
         _unique_names(sinks)
+        self.wal: WriteAheadLog[T] | None = None
+        self._tracker: AckTracker | None = None
+        if o.durability == "sync":
+            if not o.spooling or o.spool_dir is None or codec is None:
+                raise ConfigError("durability 'sync' needs a spool directory and spool_max_bytes > 0")
+            spool = Spool(o.spool_dir / "intake-wal", max_bytes=o.spool_max_bytes, fsync=True)
+            self._tracker = AckTracker(spool, len(sinks))
+            self.wal = WriteAheadLog(spool, codec[0], codec[1], self._hand_over, metrics)
         self.workers = [
             SinkWorker(
                 s,
                 metrics,
-                queue_size=self.options.queue_size,
-                batch_size=self.options.batch_size,
-                linger=self.options.linger,
-                max_retries=self.options.max_retries,
-                retry_backoff=self.options.retry_backoff,
+                queue_size=o.queue_size,
+                batch_size=o.batch_size,
+                linger=o.linger,
+                max_retries=o.max_retries,
+                retry_backoff=o.retry_backoff,
+                spool=self._spool_for(s),
+                on_done=self._tracker.done if self._tracker else None,
+                probe_max=o.probe_max,
             )
             for s in sinks
         ]
@@ -70,15 +117,31 @@ class Pipeline(Generic[T]):
         self._last_drop_log = 0.0
         metrics.queue_depth.labels("intake").set_function(self._intake.qsize)
 
+    @property
+    def durable(self) -> bool:
+        """Whether ``submit_durable`` waits for the write-ahead log (``durability='sync'``)."""
+        return self.wal is not None
+
+    def _spool_for(self, sink: Sink) -> SpoolConfig | None:
+        o = self.options
+        if not o.spooling or o.spool_dir is None:
+            return None
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", sink.name)
+        return SpoolConfig(o.spool_dir / safe, o.spool_max_bytes, fsync=o.durability == "sync")
+
     def start(self) -> None:
+        """Start the workers (each replays its spool first), the builder, then the write-ahead log
+        (which re-submits what the last run did not acknowledge)."""
         for w in self.workers:
             w.start()
         self._thread.start()
+        if self.wal is not None:
+            self.wal.start()
 
     def submit(self, item: T, source: str = "proxy") -> bool:
         """Hand over one item; ``False`` if it was dropped because the intake queue is full."""
         try:
-            self._intake.put_nowait(item)
+            self._intake.put_nowait((None, item))
         except queue.Full:
             self.metrics.dropped.labels("intake", "queue_full").inc()
             now = time.monotonic()
@@ -89,29 +152,71 @@ class Pipeline(Generic[T]):
         self.metrics.received.labels(source).inc()
         return True
 
+    def submit_durable(self, item: T, source: str = "proxy") -> concurrent.futures.Future[bool]:
+        """Sync mode: a future resolved ``True`` once ``item`` is fsynced in the write-ahead log. Without
+        a log (async mode) it is ``submit`` with an already resolved future."""
+        if self.wal is None:
+            done: concurrent.futures.Future[bool] = concurrent.futures.Future()
+            done.set_result(self.submit(item, source))
+            return done
+        self.metrics.received.labels(source).inc()
+        return self.wal.submit(item)
+
     def depth(self) -> int:
+        """Records held in memory (intake and sink queues)."""
         return self._intake.qsize() + sum(w.depth() for w in self.workers)
 
+    def backlog(self) -> dict[str, tuple[int, int]]:
+        """``{sink: (records, bytes)}`` of the on-disk spools (``wal``: the write-ahead log)."""
+        out = {w.sink.name: w.backlog() for w in self.workers}
+        if self.wal is not None:
+            out[WAL] = (self.wal.spool.records, self.wal.spool.size_bytes)
+        return out
+
     def stop(self) -> None:
-        """Deliver everything accepted so far (bounded by ``shutdown_timeout``), then close the sinks."""
+        """Deliver everything accepted so far, or spool it (bounded by ``shutdown_timeout``), then close
+        the sinks and spools."""
+        if self.wal is not None:
+            self.wal.stop()
         self._intake.put(_STOP)
         self._thread.join(self.options.shutdown_timeout)
         for w in self.workers:
             w.stop(self.options.shutdown_timeout)
+        if self.wal is not None:
+            self.wal.close()
+
+    def _hand_over(self, seq: int, item: T) -> None:
+        """From the write-ahead log: durable items enter the intake (blocking = back-pressure)."""
+        assert self._tracker is not None
+        self._tracker.expect(seq)
+        self._intake.put((seq, item))
 
     def _run(self) -> None:
+        pending = 0
         while True:
-            item = self._intake.get()
-            if item is _STOP:
+            if pending and (self._intake.empty() or pending >= self.options.commit_every):
+                self._commit()
+                pending = 0
+            entry = self._intake.get()
+            if entry is _STOP:
+                self._commit()
                 return
+            seq, item = entry
+            pending += 1
             try:
                 record = self._build(item)
             except Exception:
                 self.metrics.dropped.labels("intake", "build_error").inc()
                 log.exception("could not build a record; dropped")
+                if seq is not None and self._tracker is not None:
+                    self._tracker.finish(seq)
                 continue
             for w in self.workers:
-                w.offer(record)
+                w.offer(record, seq)
+
+    def _commit(self) -> None:
+        for w in self.workers:
+            w.commit()
 
 
 def _unique_names(sinks: Sequence[Sink]) -> None:

@@ -1,4 +1,24 @@
-"""One thread per sink: batch by size or linger time, write, retry with backoff, count what is lost."""
+"""One thread per sink: batch, write, retry; spill to the sink's on-disk spool when the sink is slow or
+failing, and replay the spool in order once the sink accepts writes again.
+
+Order. One sink's records form a single FIFO whose parts live in memory or on disk:
+
+- ``offer`` (builder thread) puts a record in the memory queue, unless the queue is full or a backlog
+  exists on disk: then the record goes to the spool's ``overflow`` lane. So what is on disk is always
+  newer than what is in memory, and nothing enters memory while the disk has a backlog.
+- the worker drains memory first, then the spool (``retry`` lane, then ``overflow``), batch by batch.
+- a memory batch that still fails after ``max_retries`` goes, with the rest of the memory queue, to the
+  ``retry`` lane (empty at that moment, since memory only fills while the disk is empty), ahead of
+  ``overflow``. Replay probes the failing sink with exponential backoff up to ``probe_max`` seconds.
+
+Only a full spool (``spool_full``), an unusable one (``spool_error``), a permanent sink error
+(``sink_error``) or a sink hanging past the shutdown timeout drop records, counted and logged. Without
+a spool (``spool=None``) the worker drops as before: ``queue_full`` and ``sink_error`` after retries.
+
+Ack tokens. ``offer`` may carry a token (the write-ahead-log sequence number of ``--durability sync``);
+``on_done`` receives it once the record is written to the sink, synced to its spool, or counted as
+dropped — from then on the write-ahead log no longer needs it.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +26,36 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
+from inferwatch.delivery.backlog import Lane, SinkBacklog, decode_record
 from inferwatch.delivery.metrics import DeliveryMetrics
-from inferwatch.errors import SinkError
+from inferwatch.delivery.spool import SpoolError, SpoolFull
+from inferwatch.errors import InferwatchError, SinkError
 from inferwatch.records import InferenceRecord
 from inferwatch.sinks.base import Sink, SinkHealth
 
 log = logging.getLogger("inferwatch.delivery")
 
 _STOP = object()
+Item = tuple[InferenceRecord, int | None]
+OnDone = Callable[[Sequence[int]], None]
+
+
+@dataclass(frozen=True)
+class SpoolConfig:
+    """Where and how big a sink's spool is; ``fsync`` for ``--durability sync``."""
+
+    directory: Path
+    max_bytes: int
+    fsync: bool = False
+    segment_bytes: int | None = None
 
 
 class SinkWorker:
-    """Feeds one sink from its own bounded queue, so a slow sink never slows the others."""
+    """Feeds one sink from its own bounded queue (and spool), so a slow sink never slows the others."""
 
     def __init__(
         self,
@@ -30,6 +67,9 @@ class SinkWorker:
         linger: float,
         max_retries: int,
         retry_backoff: float,
+        spool: SpoolConfig | None = None,
+        on_done: OnDone | None = None,
+        probe_max: float = 5.0,
     ) -> None:
         self.sink = sink
         self.metrics = metrics
@@ -37,27 +77,71 @@ class SinkWorker:
         self.linger = linger
         self.max_retries = max_retries
         self.retry_backoff = retry_backoff
+        self.spool = spool
+        self.probe_max = probe_max
+        self._on_done = on_done
         self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_size)
+        self._lock = threading.Lock()  # guards _spilling, _backlog and _unsynced against offer()
+        self._spilling = False
+        self._backlog: SinkBacklog | None = None
+        self._backlog_failed = False
+        self._unsynced: list[int] = []
         self._stopping = threading.Event()
+        self._deadline = float("inf")
+        self._probe = retry_backoff
+        self._last_log: dict[str, float] = {}
         self._thread = threading.Thread(target=self._run, name=f"sink-{sink.name}", daemon=True)
         metrics.queue_depth.labels(sink.name).set_function(self._queue.qsize)
+        metrics.spool_records.labels(sink.name).set_function(lambda: self.backlog()[0])
+        metrics.spool_bytes.labels(sink.name).set_function(lambda: self.backlog()[1])
         metrics.sink_up.labels(sink.name).set(1)
 
+    # -- called from other threads -------------------------------------------------------------------
     def start(self) -> None:
+        """Start the thread; a backlog left by a previous run is replayed first."""
+        if self.spool is not None and SinkBacklog.has_data(self.spool.directory):
+            with self._lock:
+                backlog = self._open_backlog()
+                if backlog is not None and backlog.records:
+                    self._spilling = True
+                    log.info(
+                        "sink %s: replaying %d records spooled by a previous run",
+                        self.sink.name,
+                        backlog.records,
+                    )
         self._thread.start()
 
-    def offer(self, record: InferenceRecord) -> bool:
-        """Queue a record without blocking; a full queue drops it, counted and logged."""
-        try:
-            self._queue.put_nowait(record)
-            return True
-        except queue.Full:
-            self.metrics.dropped.labels(self.sink.name, "queue_full").inc()
-            log.warning("sink %s is behind (queue full): dropped record %s", self.sink.name, record.id)
-            return False
+    def offer(self, record: InferenceRecord, token: int | None = None) -> bool:
+        """Queue a record without waiting for the sink: memory if there is room and no backlog, else the
+        spool; ``False`` if it had to be dropped (counted and logged)."""
+        with self._lock:
+            if not self._spilling:
+                try:
+                    self._queue.put_nowait((record, token))
+                    return True
+                except queue.Full:
+                    pass
+            return self._spill_locked("overflow", [(record, token)], "queue_full") == 1
+
+    def commit(self) -> None:
+        """Sync what ``offer`` spooled (``fsync`` mode), then release its tokens. The builder calls this
+        when it runs out of work, so one fsync covers many records."""
+        with self._lock:
+            if not self._unsynced:
+                return
+            tokens, self._unsynced = self._unsynced, []
+            if self._backlog is not None:
+                self._sync_locked()
+        self._done(tokens)
 
     def depth(self) -> int:
+        """Records held in memory."""
         return self._queue.qsize()
+
+    def backlog(self) -> tuple[int, int]:
+        """``(records, bytes)`` of the on-disk spool."""
+        b = self._backlog
+        return (b.records, b.size_bytes) if b is not None else (0, 0)
 
     def health(self) -> SinkHealth:
         try:
@@ -66,7 +150,10 @@ class SinkWorker:
             return SinkHealth(False, f"health check failed: {e}")
 
     def stop(self, timeout: float) -> None:
-        """Deliver what is queued (within ``timeout``), then flush and close the sink."""
+        """Deliver what is in memory (or spool it), then replay the spool while the sink accepts writes,
+        all within ``timeout``; then flush and close the sink. What is left on disk waits for the next
+        start."""
+        self._deadline = time.monotonic() + timeout * 0.9
         self._stopping.set()
         self._queue.put(_STOP)
         self._thread.join(timeout)
@@ -82,20 +169,36 @@ class SinkWorker:
         except Exception as e:
             log.error("closing sink %s failed: %s", self.sink.name, e)
 
+    # -- the worker thread ---------------------------------------------------------------------------
     def _run(self) -> None:
-        while True:
-            batch, stop = self._take()
+        stop = False
+        while not stop:
+            batch, stop = self._take(block=not self._spilling)
             if batch:
-                self._deliver(batch)
-            if stop:
-                return
+                if self._stopping.is_set() and time.monotonic() > self._deadline and self.spool:
+                    self._spill_failed(batch, "shutdown deadline reached")
+                else:
+                    self._deliver(batch)
+            elif not stop and self._spilling:
+                self._replay_batch()
+        while self._spilling and time.monotonic() < self._deadline and self._replay_batch():
+            pass
+        self.commit()
+        if self._backlog is not None:
+            left = self._backlog.records
+            if left:
+                log.warning("sink %s: %d records stay spooled until the next start", self.sink.name, left)
+            self._backlog.close()
 
-    def _take(self) -> tuple[list[InferenceRecord], bool]:
-        first = self._queue.get()
+    def _take(self, block: bool) -> tuple[list[Item], bool]:
+        try:
+            first = self._queue.get() if block else self._queue.get_nowait()
+        except queue.Empty:
+            return [], False
         if first is _STOP:
             return [], True
-        batch = [first]
-        deadline = time.monotonic() + self.linger
+        batch: list[Item] = [first]  # type: ignore[list-item]
+        deadline = time.monotonic() + (self.linger if block else 0.0)
         while len(batch) < self.batch_size:
             remaining = deadline - time.monotonic()
             try:
@@ -103,40 +206,202 @@ class SinkWorker:
             except queue.Empty:
                 break
             if item is _STOP:
-                return batch, True  # type: ignore[return-value]
-            batch.append(item)
-        return batch, False  # type: ignore[return-value]
+                return batch, True
+            batch.append(item)  # type: ignore[arg-type]
+        return batch, False
 
-    def _deliver(self, batch: list[InferenceRecord]) -> None:
+    def _write(self, records: list[InferenceRecord]) -> SinkError | None:
+        """One write attempt, measured; the error (normalised to ``SinkError``) or ``None``."""
         name = self.sink.name
+        start = time.perf_counter()
+        try:
+            self.sink.write(records)
+        except Exception as e:
+            err = e if isinstance(e, SinkError) else SinkError(f"{type(e).__name__}: {e}", retriable=False)
+            self.metrics.sink_errors.labels(name).inc()
+            self.metrics.sink_up.labels(name).set(0)
+            return err
+        self.metrics.batch_seconds.labels(name).observe(time.perf_counter() - start)
+        self.metrics.batch_size.labels(name).observe(len(records))
+        self.metrics.written.labels(name).inc(len(records))
+        self.metrics.sink_up.labels(name).set(1)
+        self._probe = self.retry_backoff
+        return None
+
+    def _deliver(self, batch: list[Item]) -> None:
+        name = self.sink.name
+        records = [r for r, _ in batch]
         attempt = 0
         while True:
-            start = time.perf_counter()
-            try:
-                self.sink.write(batch)
-            except Exception as e:
-                err = (
-                    e if isinstance(e, SinkError) else SinkError(f"{type(e).__name__}: {e}", retriable=False)
-                )
-                self.metrics.sink_errors.labels(name).inc()
-                self.metrics.sink_up.labels(name).set(0)
-                if not err.retriable or attempt >= self.max_retries:
-                    self.metrics.dropped.labels(name, "sink_error").inc(len(batch))
-                    log.error(
-                        "sink %s: dropped %d records after %d attempt(s): %s",
-                        name,
-                        len(batch),
-                        attempt + 1,
-                        err,
-                    )
-                    return
-                delay = min(self.retry_backoff * (2**attempt), 5.0)
-                log.warning("sink %s: write failed (%s); retry %d in %.2fs", name, err, attempt + 1, delay)
-                attempt += 1
+            err = self._write(records)
+            if err is None:
+                self._done([t for _, t in batch if t is not None])
+                return
+            if not err.retriable:
+                self._drop(batch, "sink_error", f"{err} (not retriable)")
+                return
+            if attempt >= self.max_retries or (self._stopping.is_set() and self.spool is not None):
+                self._spill_failed(batch, str(err))
+                return
+            delay = min(self.retry_backoff * (2**attempt), 5.0)
+            log.warning("sink %s: write failed (%s); retry %d in %.2fs", name, err, attempt + 1, delay)
+            attempt += 1
+            if self.spool is None:
                 time.sleep(delay)
-                continue
-            self.metrics.batch_seconds.labels(name).observe(time.perf_counter() - start)
-            self.metrics.batch_size.labels(name).observe(len(batch))
-            self.metrics.written.labels(name).inc(len(batch))
-            self.metrics.sink_up.labels(name).set(1)
+            else:  # a stop cuts the pause short: the batch then goes to the spool
+                self._stopping.wait(delay)
+
+    def _spill_failed(self, batch: list[Item], why: str) -> None:
+        """Move a failing batch and the rest of the memory queue to the ``retry`` lane, in order."""
+        if self.spool is None:
+            self._drop(batch, "sink_error", why)
             return
+        stop_seen = False
+        with self._lock:
+            items = list(batch)
+            while True:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stop_seen = True
+                    continue
+                items.append(item)  # type: ignore[arg-type]
+            n = self._spill_locked("retry", items, "sink_error")
+        if stop_seen:
+            self._queue.put(_STOP)  # the queue is empty now: this never blocks
+        self.commit()
+        self._log_throttled(
+            "spill", logging.WARNING, "sink %s: %s; %d records spooled for replay", self.sink.name, why, n
+        )
+
+    def _replay_batch(self) -> bool:
+        """Deliver one batch from the spool; ``False`` when the sink refused it (after a probe pause) or
+        nothing is left."""
+        backlog = self._backlog
+        if backlog is None:
+            self._spilling = False
+            return False
+        lane, frames = self._read(backlog)
+        if not frames:
+            with self._lock:
+                if backlog.records == 0:
+                    self._spilling = False
+                    return False
+            backlog.rewind()  # should not happen: read again from the cursor, without spinning
+            self._stopping.wait(0.01)
+            return True
+        records: list[InferenceRecord] = []
+        for seq, payload in frames:
+            try:
+                records.append(decode_record(payload))
+            except Exception as e:
+                self.metrics.dropped.labels(self.sink.name, "spool_error").inc()
+                log.error("sink %s: unreadable spooled record %d dropped: %s", self.sink.name, seq, e)
+        err = self._write(records) if records else None
+        if err is None:
+            self._ack(backlog, lane, frames)
+            self.metrics.spool_replayed.labels(self.sink.name).inc(len(records))
+            return True
+        if not err.retriable:
+            self.metrics.dropped.labels(self.sink.name, "sink_error").inc(len(records))
+            log.error("sink %s: dropped %d spooled records: %s", self.sink.name, len(records), err)
+            self._ack(backlog, lane, frames)
+            return True
+        backlog.rewind()
+        self._log_throttled(
+            "probe",
+            logging.WARNING,
+            "sink %s still failing (%s); %d records spooled, next try in %.1fs",
+            self.sink.name,
+            err,
+            backlog.records,
+            self._probe,
+        )
+        self._stopping.wait(self._probe)
+        self._probe = min(self._probe * 2, self.probe_max)
+        return False
+
+    def _read(self, backlog: SinkBacklog) -> tuple[Lane, list[tuple[int, bytes]]]:
+        try:
+            return backlog.read(self.batch_size)
+        except SpoolError as e:  # corrupt frame mid-file: skip the rest of that lane's backlog
+            log.error("sink %s: %s; the unreadable rest of the spool is dropped", self.sink.name, e)
+            with self._lock:
+                for spool in backlog.lanes.values():
+                    lost = spool.records
+                    self.metrics.dropped.labels(self.sink.name, "spool_error").inc(lost)
+                    spool.ack_through(2**62)
+            return "overflow", []
+
+    def _ack(self, backlog: SinkBacklog, lane: Lane, frames: list[tuple[int, bytes]]) -> None:
+        with self._lock:
+            backlog.ack(lane, frames)
+            if backlog.records == 0:
+                self._spilling = False
+
+    # -- spooling (with _lock held) ------------------------------------------------------------------
+    def _open_backlog(self) -> SinkBacklog | None:
+        if self._backlog is None and self.spool is not None and not self._backlog_failed:
+            try:
+                self._backlog = SinkBacklog(
+                    self.spool.directory,
+                    max_bytes=self.spool.max_bytes,
+                    fsync=self.spool.fsync,
+                    segment_bytes=self.spool.segment_bytes,
+                )
+            except (InferwatchError, OSError) as e:
+                self._backlog_failed = True
+                log.error("sink %s: cannot open spool %s: %s", self.sink.name, self.spool.directory, e)
+        return self._backlog
+
+    def _spill_locked(self, lane: Lane, items: list[Item], no_spool_reason: str) -> int:
+        """Append items to a lane; tokens wait in ``_unsynced`` for ``commit``. The number spooled."""
+        backlog = self._open_backlog()
+        if backlog is None:
+            reason = no_spool_reason if self.spool is None else "spool_error"
+            self._drop(items, reason, "no usable spool")
+            return 0
+        n = 0
+        for record, token in items:
+            try:
+                backlog.append(lane, record)
+                n += 1
+                self._spilling = True
+            except SpoolFull as e:
+                self._count_drop("spool_full", 1, str(e))
+            except (SpoolError, OSError, TypeError) as e:
+                self._count_drop("spool_error", 1, str(e))
+            if token is not None:
+                self._unsynced.append(token)
+        return n
+
+    def _sync_locked(self) -> None:
+        assert self._backlog is not None
+        try:
+            self._backlog.sync()
+        except OSError as e:  # nothing more can be promised; count it once per failure
+            log.error("sink %s: fsync of the spool failed: %s", self.sink.name, e)
+
+    # -- drops and acks ------------------------------------------------------------------------------
+    def _drop(self, items: list[Item], reason: str, why: str) -> None:
+        self._count_drop(reason, len(items), why)
+        self._done([t for _, t in items if t is not None])
+
+    def _count_drop(self, reason: str, n: int, why: str) -> None:
+        self.metrics.dropped.labels(self.sink.name, reason).inc(n)
+        self._log_throttled(
+            reason, logging.ERROR, "sink %s: dropped %d record(s) (%s): %s", self.sink.name, n, reason, why
+        )
+
+    def _done(self, tokens: Sequence[int]) -> None:
+        if tokens and self._on_done is not None:
+            self._on_done(tokens)
+
+    def _log_throttled(self, key: str, level: int, msg: str, *args: object) -> None:
+        """One line per key per 5 s; the metrics count every event."""
+        now = time.monotonic()
+        if now - self._last_log.get(key, 0.0) > 5.0:
+            self._last_log[key] = now
+            log.log(level, msg, *args)

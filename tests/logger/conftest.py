@@ -49,6 +49,7 @@ def run_logger(tmp_path: Path) -> LoggerFactory:
     def _run(**kw: Any) -> Iterator[Running]:
         db = tmp_path / f"store-{time.monotonic_ns()}.db"
         kw.setdefault("linger_ms", 5)
+        kw.setdefault("spool_dir", tmp_path / "spool")
         settings = LoggerSettings(sink=[f"sqlite:///{db}"], metrics_port=0, **kw)
         service = LoggerService(settings)
         service.start()

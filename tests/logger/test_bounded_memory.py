@@ -9,6 +9,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import pytest
+from prometheus_client import CollectorRegistry
+
 from inferwatch.capture import Body, Exchange
 from inferwatch.records import InferenceRecord
 from inferwatch.sinks.sqlite import SQLiteSink
@@ -29,9 +32,28 @@ class SlowStore(SQLiteSink):
         super().write(records)
 
 
-def test_50k_requests_into_a_slow_sink_stay_bounded_and_drops_are_counted(tmp_path: Path) -> None:
+def _dropped(reg: CollectorRegistry) -> dict[tuple[str, str], float]:
+    return {
+        (s.labels["sink"], s.labels["reason"]): s.value
+        for metric in reg.collect()
+        if metric.name == "inferwatch_records_dropped"
+        for s in metric.samples
+        if s.name.endswith("_total") and s.value
+    }
+
+
+@pytest.mark.parametrize("spool", [False, True], ids=["memory-only", "with-spool"])
+def test_50k_requests_into_a_slow_sink_stay_bounded_and_losses_are_counted(tmp_path: Path, spool: bool) -> None:
     store = SlowStore(tmp_path / "slow.db")
-    settings = LoggerSettings(queue_size=1000, batch_size=20, linger_ms=1, metrics_port=0)
+    settings = LoggerSettings(
+        queue_size=1000,
+        batch_size=20,
+        linger_ms=1,
+        metrics_port=0,
+        spool_dir=tmp_path / "spool",
+        spool_max_bytes=(512 << 20) if spool else 0,
+        shutdown_timeout=60,
+    )
     service = LoggerService(settings, sinks=[store])
     service.start()
     body = json.dumps(EVENT["body"]).encode()
@@ -54,15 +76,17 @@ def test_50k_requests_into_a_slow_sink_stay_bounded_and_drops_are_counted(tmp_pa
     service.stop()
     rss_growth_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024
     reg = service.registry
-    dropped = sum(
-        reg.get_sample_value("inferwatch_records_dropped_total", {"sink": s, "reason": "queue_full"}) or 0
-        for s in ("intake", "sqlite")
-    )
+    dropped = _dropped(reg)
+    left = reg.get_sample_value("inferwatch_spool_records", {"sink": "sqlite"}) or 0
     check = SQLiteSink(tmp_path / "slow.db")
     stored = check.count()
     check.close()
     assert max_depth <= 2 * settings.queue_size + settings.batch_size
-    assert dropped > 0, "the sink was slower than the traffic, so some records must have been dropped"
-    assert stored + dropped == N, "every record is stored or counted as dropped"
+    assert stored + sum(dropped.values()) + left == N, "every record is stored, spooled or counted as dropped"
     assert reg.get_sample_value("inferwatch_sink_records_written_total", {"sink": "sqlite"}) == stored
     assert rss_growth_mb < 200, f"memory grew by {rss_growth_mb:.0f} MiB"
+    if spool:  # what did not fit in memory went to disk, not away
+        assert (reg.get_sample_value("inferwatch_spool_replayed_total", {"sink": "sqlite"}) or 0) > 0
+        assert set(dropped) <= {("intake", "queue_full")}
+    else:  # the sink was slower than the traffic: without a spool some records had to be dropped
+        assert dropped.get(("sqlite", "queue_full"), 0) + dropped.get(("intake", "queue_full"), 0) > 0

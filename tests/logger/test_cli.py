@@ -88,9 +88,7 @@ def test_sigterm_delivers_every_accepted_record(tmp_path: Path, iris_url: str) -
                 httpx.get(f"http://127.0.0.1:{mport}/health/live")
                 break
             except httpx.TransportError:
-                assert proc.poll() is None and time.monotonic() < deadline, (
-                    tmp_path / "logger.log"
-                ).read_text()
+                assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "logger.log").read_text()
                 time.sleep(0.1)
         with httpx.Client() as http:
             for i in range(200):

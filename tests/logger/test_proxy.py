@@ -125,9 +125,7 @@ def test_everything_passes_through_and_model_errors_are_logged(run_logger, echo_
 def test_malformed_json_and_binary_bodies_are_proxied_and_kept_raw(run_logger, echo_url: str) -> None:
     with run_logger(upstream=echo_url) as lg:
         bad = b'{"data": {"ndarray": [[1, 2'
-        r = httpx.post(
-            f"{lg.url}/api/v1.0/predictions", content=bad, headers={"content-type": "application/json"}
-        )
+        r = httpx.post(f"{lg.url}/api/v1.0/predictions", content=bad, headers={"content-type": "application/json"})
         assert r.content == bad
         rec = lg.wait_record(r.headers["x-request-id"])
         assert rec.request.raw == bad.decode() and "parse_error" in rec.flags
@@ -143,9 +141,7 @@ def test_malformed_json_and_binary_bodies_are_proxied_and_kept_raw(run_logger, e
 def test_oversize_payload_is_truncated_and_flagged(run_logger, echo_url: str) -> None:
     big = orjson.dumps({"data": {"ndarray": [[float(i)] * 10 for i in range(500)]}})
     with run_logger(upstream=echo_url, max_payload_bytes=1000) as lg:
-        r = httpx.post(
-            f"{lg.url}/api/v1.0/predictions", content=big, headers={"content-type": "application/json"}
-        )
+        r = httpx.post(f"{lg.url}/api/v1.0/predictions", content=big, headers={"content-type": "application/json"})
         assert r.content == big  # the caller gets everything
         rec = lg.wait_record(r.headers["x-request-id"])
     assert "truncated" in rec.flags and "parse_error" not in rec.flags

@@ -66,9 +66,7 @@ def test_structured_mode_event_is_accepted(run_logger) -> None:
 def test_missing_partner_becomes_partial_after_ttl(run_logger) -> None:
     with run_logger(pairing_ttl=0.5) as lg:
         start = time.monotonic()
-        assert (
-            _post(lg.url, "seldon_executor_request.json", **{"Ce-Requestid": "lonely-1"}).status_code == 200
-        )
+        assert _post(lg.url, "seldon_executor_request.json", **{"Ce-Requestid": "lonely-1"}).status_code == 200
         rec = lg.wait_record("lonely-1")
         assert time.monotonic() - start >= 0.5
         assert lg.metric("inferwatch_logger_pairing_timeouts_total", missing="response") == 1
@@ -84,10 +82,7 @@ def test_pending_halves_are_written_on_shutdown(run_logger) -> None:
     rec = reopened.query(RecordQuery(request_id="shutdown-1"))
     reopened.close()
     assert rec and "partial" in rec[0].flags and rec[0].response is not None
-    assert (
-        service.registry.get_sample_value("inferwatch_logger_pairing_timeouts_total", {"missing": "request"})
-        == 1
-    )
+    assert service.registry.get_sample_value("inferwatch_logger_pairing_timeouts_total", {"missing": "request"}) == 1
 
 
 def test_malformed_events_get_400_with_the_reason(run_logger) -> None:
@@ -96,9 +91,7 @@ def test_malformed_events_get_400_with_the_reason(run_logger) -> None:
         no_type = {k: v for k, v in headers.items() if k != "Ce-Type"}
         r = httpx.post(lg.url + "/", content=body, headers=no_type)
         assert r.status_code == 400 and "type" in r.json()["error"]["message"].lower()
-        r = httpx.post(
-            lg.url + "/", content=b"{not json", headers={"Content-Type": "application/cloudevents+json"}
-        )
+        r = httpx.post(lg.url + "/", content=b"{not json", headers={"Content-Type": "application/cloudevents+json"})
         assert r.status_code == 400 and r.json()["error"]["message"]
         r = _post(lg.url, "seldon_executor_request.json", **{"Ce-Type": "com.example.unknown"})
         assert r.status_code == 400 and "com.example.unknown" in r.json()["error"]["message"]
@@ -111,9 +104,7 @@ def test_skip_logging_drops_both_halves(run_logger) -> None:
     with run_logger(pairing_ttl=0.3) as lg:
         skip = {"Seldon-Skip-Logging": "true", "Ce-Requestid": "skipped-1"}
         assert _post(lg.url, "seldon_executor_request.json", **skip).status_code == 200
-        assert (
-            _post(lg.url, "seldon_executor_response.json", **{"Ce-Requestid": "skipped-1"}).status_code == 200
-        )
+        assert _post(lg.url, "seldon_executor_response.json", **{"Ce-Requestid": "skipped-1"}).status_code == 200
         assert _post(lg.url, "seldon_executor_request.json", **{"Ce-Requestid": "kept-1"}).status_code == 200
         lg.wait_record("kept-1")  # after its TTL, as partial
         time.sleep(0.5)
