@@ -55,3 +55,8 @@ CE_METADATA = CE_PREFIX + EXT_METADATA
 # Seldon executor's Kafka logger: raw payload as the value, these as Kafka headers (plus the EXT_* names)
 KAFKA_TYPE = "type"
 KAFKA_CONTENT_TYPE = "content-type"
+
+#: Kafka ``type`` header of an inferwatch record (request and response paired in one JSON message). Not
+#: Seldon's ``io.seldon.serving.inference.request|response``: those promise the raw half-payload as the value,
+#: and a consumer written for them would misread a paired record.
+KAFKA_RECORD_TYPE = "io.inferwatch.inference.record"

@@ -13,6 +13,9 @@ from inferwatch.sinks.base import Sink, SinkHealth, SinkURI
 
 SINKS: dict[str, str] = {
     "sqlite": "inferwatch.sinks.sqlite:SQLiteSink",
+    "kafka": "inferwatch.sinks.kafka:KafkaSink",
+    "elasticsearch": "inferwatch.sinks.search:SearchSink",
+    "opensearch": "inferwatch.sinks.search:SearchSink",
 }
 
 __all__ = ["SINKS", "Sink", "SinkHealth", "SinkURI", "open_sink"]

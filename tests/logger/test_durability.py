@@ -7,7 +7,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -19,9 +18,8 @@ import pytest
 
 from inferwatch.demo.model_server import create_model_app, train_iris
 from inferwatch.sinks.sqlite import RecordQuery, SQLiteSink
+from tests.logger.processes import CLI, LoggerProcess
 from tests.servers import free_port, serving
-
-CLI = [sys.executable, "-m", "inferwatch.cli"]
 
 
 @pytest.fixture(scope="module")
@@ -30,61 +28,8 @@ def iris_url() -> Iterator[str]:
         yield url
 
 
-class Logger:
-    """One ``inferwatch logger`` process."""
-
-    def __init__(self, tmp: Path, upstream: str, db: Path, *extra: str) -> None:
-        self.port, self.mport = free_port(), free_port()
-        self.log_path = tmp / f"logger-{self.port}.log"
-        self._log = self.log_path.open("w")
-        self.proc = subprocess.Popen(
-            [
-                *CLI,
-                "logger",
-                "--upstream",
-                upstream,
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--metrics-port",
-                str(self.mport),
-                "--sink",
-                f"sqlite:///{db}",
-                "--spool-dir",
-                str(tmp / "spool"),
-                *extra,
-            ],
-            env={**os.environ, "INFERWATCH_HOME": str(tmp)},
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"http://127.0.0.1:{self.mport}/health/live", timeout=1)
-                return
-            except httpx.TransportError:
-                assert self.proc.poll() is None and time.monotonic() < deadline, self.output()
-                time.sleep(0.1)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def metrics(self) -> str:
-        return httpx.get(f"http://127.0.0.1:{self.mport}/metrics").text
-
-    def output(self) -> str:
-        self._log.flush()
-        return self.log_path.read_text()
-
-    def end(self, sig: signal.Signals) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        code = self.proc.wait(60)
-        self._log.close()
-        return code
+def Logger(tmp: Path, upstream: str, db: Path, *extra: str) -> LoggerProcess:
+    return LoggerProcess(tmp, upstream, [f"sqlite:///{db}"], *extra)
 
 
 def _stored(db: Path) -> list[str]:

@@ -1,0 +1,309 @@
+"""Kafka sink (kafka-python): one JSON message per record, keyed by request id, with Seldon's headers.
+
+URI::
+
+    kafka://HOST:PORT[,HOST:PORT...]?topic=inferwatch.records.{namespace}.{deployment}
+        &compression=gzip&acks=all&linger_ms=20&batch_size=262144&client_id=inferwatch-logger
+        &security_protocol=SASL_SSL&sasl_mechanism=SCRAM-SHA-512&sasl_username=..&sasl_password=..
+        &ssl_cafile=..&ssl_certfile=..&ssl_keyfile=..&timeout=30&max_request_size=1048576
+
+- **Topic**: a template (``inferwatch.sinks.naming``); the default gives one topic of paired records per
+  namespace and deployment, e.g. ``inferwatch.records.prod.iris``; parts a record lacks are ``default``.
+- **Message**: key = request id (so a partition keeps a request's history in order and compacted topics or
+  consumers can de-duplicate), value = ``orjson(record.to_dict())``, headers = the Seldon executor's Kafka
+  fields: ``type`` (``io.inferwatch.inference.record``, see ``headers.KAFKA_RECORD_TYPE``), ``requestid``,
+  ``modelid``, ``inferenceservicename``, ``namespace``, ``endpoint``, ``protocol``, ``content-type``
+  (``application/json``). A header whose value the record lacks is left out.
+- **Delivery**: acks=all with the idempotent producer (the broker drops the producer's own resends), then
+  ``flush()`` and every future checked. A record the broker acknowledged is not sent again when the worker
+  retries the same batch; Kafka stays at-least-once across process restarts and replays, so consumers
+  de-duplicate by key (the Elasticsearch consumer does, through document ids).
+- The producer is created on the first ``write``: a broker that is down at start-up makes ``write`` raise a
+  retriable ``SinkError`` instead of crashing the logger.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from kafka import KafkaProducer, codec
+from kafka.errors import KafkaError, KafkaTimeoutError
+
+from inferwatch.errors import ConfigError, SinkError
+from inferwatch.protocols import headers as h
+from inferwatch.records import InferenceRecord
+from inferwatch.sinks.base import SinkHealth, SinkURI
+from inferwatch.sinks.encode import record_json
+from inferwatch.sinks.naming import NameTemplate, kafka_topic_template
+from inferwatch.sinks.options import Options, parse_hosts
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TOPIC = "inferwatch.records.{namespace}.{deployment}"
+COMPRESSIONS = ("gzip", "lz4", "zstd", "snappy", "none")
+_ACKS: dict[str, str | int] = {"all": "all", "-1": "all", "1": 1, "0": 0}
+_PASSTHROUGH = (
+    "security_protocol",
+    "sasl_mechanism",
+    "sasl_plain_username",
+    "sasl_plain_password",
+    "ssl_cafile",
+    "ssl_certfile",
+    "ssl_keyfile",
+)
+_OPTIONS = (
+    "topic",
+    "compression",
+    "acks",
+    "linger_ms",
+    "batch_size",
+    "client_id",
+    "timeout",
+    "max_request_size",
+    "security_protocol",
+    "sasl_mechanism",
+    "sasl_username",
+    "sasl_password",
+    "ssl_cafile",
+    "ssl_certfile",
+    "ssl_keyfile",
+)
+_MAX_REMEMBERED = 100_000
+_CODECS: dict[str, tuple[Callable[[], bool], str]] = {
+    "lz4": (codec.has_lz4, "lz4"),  # lz4 and zstandard come with inferwatch[kafka]
+    "zstd": (codec.has_zstd, "zstandard"),
+    "snappy": (codec.has_snappy, "python-snappy"),
+}
+
+
+@dataclass(frozen=True)
+class KafkaSinkConfig:
+    """Producer settings parsed from a ``kafka://`` URI (defaults tuned for throughput, acks=all)."""
+
+    bootstrap_servers: list[str]
+    topic: str = DEFAULT_TOPIC
+    compression: str = "gzip"
+    acks: str | int = "all"
+    linger_ms: int = 20
+    batch_size: int = 256 * 1024
+    client_id: str = "inferwatch"
+    timeout: float = 30.0
+    """Seconds a ``write`` may block: bootstrap, metadata, buffer space and delivery of the batch."""
+    max_request_size: int = 1024 * 1024
+    security: dict[str, str] = field(default_factory=dict)
+    """TLS/SASL settings passed through to kafka-python (``security_protocol``, ``ssl_cafile``...)."""
+
+    @classmethod
+    def from_uri(cls, uri: SinkURI) -> KafkaSinkConfig:
+        opts = Options(uri, _OPTIONS)
+        compression = opts.choice("compression", "gzip", COMPRESSIONS)
+        if compression in _CODECS and not _CODECS[compression][0]():
+            raise ConfigError(f"kafka:// compression={compression} needs pip install {_CODECS[compression][1]}")
+        acks = opts.choice("acks", "all", _ACKS)
+        security = {k: v for k in _PASSTHROUGH if (v := _security_option(opts, k.replace("_plain", "")))}
+        return cls(
+            bootstrap_servers=parse_hosts(uri, 9092).hosts,
+            topic=opts.text("topic", DEFAULT_TOPIC),
+            compression=compression,
+            acks=_ACKS[acks],
+            linger_ms=opts.integer("linger_ms", 20),
+            batch_size=opts.integer("batch_size", 256 * 1024, minimum=1),
+            client_id=opts.text("client_id", "inferwatch"),
+            timeout=opts.number("timeout", 30.0, minimum=0.1),
+            max_request_size=opts.integer("max_request_size", 1024 * 1024, minimum=1024),
+            security=security,
+        )
+
+    def producer_config(self) -> dict[str, Any]:
+        timeout_ms = int(self.timeout * 1000)
+        request_timeout_ms = min(timeout_ms, 30_000)
+        return {
+            "bootstrap_servers": self.bootstrap_servers,
+            "client_id": self.client_id,
+            "acks": self.acks,
+            # The idempotent producer needs acks=all; it keeps the broker from storing its own resends twice.
+            "enable_idempotence": self.acks == "all",
+            "compression_type": None if self.compression == "none" else self.compression,
+            "linger_ms": self.linger_ms,
+            "batch_size": self.batch_size,
+            "max_request_size": self.max_request_size,
+            "bootstrap_timeout_ms": timeout_ms,
+            "max_block_ms": timeout_ms,
+            "request_timeout_ms": request_timeout_ms,
+            "delivery_timeout_ms": max(timeout_ms, request_timeout_ms + self.linger_ms),
+            **self.security,
+        }
+
+
+def _security_option(opts: Options, key: str) -> str | None:
+    return opts.path(key) if key.startswith("ssl_") else opts.get(key)
+
+
+def message_headers(record: InferenceRecord) -> list[tuple[str, bytes]]:
+    """The Seldon executor's Kafka headers for ``record`` (absent values are left out)."""
+    values = {
+        h.KAFKA_TYPE: h.KAFKA_RECORD_TYPE,
+        h.EXT_REQUEST_ID: record.id,
+        h.EXT_MODEL_ID: record.model_name,
+        h.EXT_INFERENCE_SERVICE_NAME: record.deployment,
+        h.EXT_NAMESPACE: record.namespace,
+        h.EXT_ENDPOINT: record.endpoint,
+        h.EXT_PROTOCOL: record.protocol,
+        h.KAFKA_CONTENT_TYPE: h.JSON_CONTENT_TYPE,
+    }
+    return [(k, v.encode()) for k, v in values.items() if v]
+
+
+def message_value(record: InferenceRecord) -> bytes:
+    """``orjson.dumps(record.to_dict())`` (computed by ``encode.record_json``)."""
+    return record_json(record)
+
+
+class KafkaSink:
+    """Writes each batch with ``send`` per record, one ``flush()``, and a check of every future."""
+
+    def __init__(
+        self,
+        config: KafkaSinkConfig,
+        name: str = "kafka",
+        producer_factory: Callable[..., KafkaProducer] = KafkaProducer,
+    ) -> None:
+        self.name = name
+        self.config = config
+        self._producer_factory = producer_factory
+        self.topics: NameTemplate = kafka_topic_template(config.topic)
+        self._producer: KafkaProducer | None = None
+        self._lock = threading.Lock()
+        self._acked: set[tuple[str, str]] = set()
+        """(topic, id) acknowledged during a write that failed as a whole; skipped when it is retried."""
+        self._last_error: str | None = None
+
+    @classmethod
+    def from_uri(cls, uri: SinkURI) -> KafkaSink:
+        return cls(KafkaSinkConfig.from_uri(uri))
+
+    def topic_for(self, record: InferenceRecord) -> str:
+        return self.topics.render(record)
+
+    def write(self, records: Sequence[InferenceRecord]) -> None:
+        producer = self._connect()
+        sent: list[tuple[tuple[str, str], Any]] = []
+        failed: list[tuple[str, BaseException]] = []
+        for r in records:
+            key = (self.topic_for(r), r.id)
+            if key in self._acked:
+                continue
+            try:
+                future = producer.send(key[0], key=r.id.encode(), value=message_value(r), headers=message_headers(r))
+            except KafkaError as e:  # too large, metadata or buffer timeout: raised before sending
+                failed.append((r.id, e))
+                continue
+            sent.append((key, future))
+        stuck = False
+        try:
+            producer.flush(timeout=self.config.timeout)
+        except KafkaTimeoutError as e:
+            log.warning("%s: flush timed out: %s", self.name, e)
+            stuck = True
+        for key, future in sent:
+            if future.succeeded():
+                self._acked.add(key)
+            else:
+                failed.append((key[1], future.exception or KafkaTimeoutError("not acknowledged in time")))
+        if failed:
+            if len(self._acked) > _MAX_REMEMBERED:
+                self._acked.clear()
+            if stuck:
+                self._discard(producer)
+            raise self._error(failed, len(records))
+        self._acked.clear()
+        self._last_error = None
+
+    def _connect(self) -> KafkaProducer:
+        with self._lock:
+            if self._producer is None:
+                try:
+                    self._producer = self._producer_factory(**self.config.producer_config())
+                except KafkaError as e:
+                    self._last_error = f"cannot connect to {','.join(self.config.bootstrap_servers)}: {e}"
+                    raise SinkError(f"{self.name}: {self._last_error}", retriable=True) from e
+                except (ValueError, TypeError, AssertionError, OSError) as e:  # bad TLS/SASL settings
+                    raise SinkError(f"{self.name}: invalid producer settings: {e}", retriable=False) from e
+            return self._producer
+
+    def _discard(self, producer: KafkaProducer) -> None:
+        """Drop a producer that could not deliver within the timeout; the next write builds a new one.
+
+        Seen with kafka-python 3 against a restarted broker: the old producer reconnects but its pending
+        (idempotent) batches never complete, so every later flush times out. A fresh producer (new producer
+        id, empty accumulator) delivers at once; the batch's records are retried by the delivery worker."""
+        with self._lock:
+            if self._producer is producer:
+                self._producer = None
+        try:
+            producer.close(timeout=0)
+        except Exception as e:  # closing a wedged producer must not hide the delivery error
+            log.warning("%s: closing the stuck producer failed: %s", self.name, e)
+
+    def _error(self, failed: list[tuple[str, BaseException]], total: int) -> SinkError:
+        retriable = any(_retriable(e) for _, e in failed)
+        kinds = sorted({type(e).__name__ for _, e in failed})
+        first_id, first = failed[0]
+        self._last_error = f"{len(failed)}/{total} records not delivered ({', '.join(kinds)}): {first}"
+        if not retriable:
+            for rid, e in failed[:5]:
+                log.error("%s: record %s rejected: %s", self.name, rid, e)
+        return SinkError(
+            f"{self.name}: {self._last_error}",
+            retriable=retriable,
+            details={"failed": len(failed), "first_id": first_id, "errors": kinds},
+        )
+
+    def flush(self) -> None:
+        if self._producer is not None:
+            try:
+                self._producer.flush(timeout=self.config.timeout)
+            except KafkaError as e:
+                raise SinkError(f"{self.name}: flush failed: {e}", retriable=True) from e
+
+    def close(self) -> None:
+        with self._lock:
+            if self._producer is not None:
+                self._producer.close(timeout=self.config.timeout)
+                self._producer = None
+
+    def health(self) -> SinkHealth:
+        """Last write's outcome; before the producer exists, whether a bootstrap server accepts TCP.
+
+        The probe keeps readiness honest without waiting for traffic: a logger whose broker is reachable
+        is ready before its first record, and one whose broker came back after a failed start recovers.
+        """
+        if self._producer is None:
+            for host in self.config.bootstrap_servers:
+                if _accepts(host):
+                    return SinkHealth(True, f"{host} reachable (producer starts on first write)")
+            return SinkHealth(False, self._last_error or "no bootstrap server accepts connections")
+        if self._last_error:
+            return SinkHealth(False, self._last_error)
+        return SinkHealth(True, ",".join(self.config.bootstrap_servers))
+
+
+def _accepts(host_port: str, timeout: float = 0.5) -> bool:
+    host, _, port = host_port.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
+def _retriable(e: BaseException) -> bool:
+    return bool(getattr(e, "retriable", False)) or isinstance(e, KafkaTimeoutError)
+
+
+__all__ = ["DEFAULT_TOPIC", "KafkaSink", "KafkaSinkConfig", "message_headers", "message_value"]

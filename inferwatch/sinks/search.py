@@ -1,0 +1,389 @@
+"""Elasticsearch and OpenSearch sink: one implementation, the engine-specific calls chosen from ``ENGINES``.
+
+URI (the same for ``opensearch://``)::
+
+    elasticsearch://[USER:PASSWORD@]HOST:PORT[,HOST:PORT...]
+        ?index=inference-log-{engine}-{namespace}-{deployment}-{endpoint}
+        &scheme=https&username=..&password=..&api_key=..&ca_certs=/path/ca.pem&verify_certs=true
+        &client_cert=..&client_key=..&chunk_size=500&max_retries=5&initial_backoff=0.5&max_backoff=10
+        &request_timeout=30&bodies=first&template_name=..&template_priority=100&shards=1&replicas=0
+        &total_fields_limit=500
+
+- **Index names** are Seldon's by default (``inference-log-seldon-prod-iris-default``; placeholders and
+  fallbacks in ``inferwatch.sinks.naming``). The index template (``search_docs.template_body``, pattern =
+  the literal prefix of ``index`` + ``*``) is installed, idempotently, before the first write.
+- **Documents**: ``search_docs.documents``; ``_id`` = request id, or ``<id>-item-<i>`` per instance of a
+  batch, written with the ``index`` op: a retried or replayed batch overwrites, never duplicates.
+- **Bulk**: the client's ``streaming_bulk`` with ``max_retries``/``initial_backoff`` on 429, per-item
+  results checked. Items still failing with 429, 5xx or a connection error make the whole batch a retriable
+  ``SinkError`` (rewriting it is safe); mapping/validation errors (other 4xx) are logged with their reason
+  and raised as non-retriable. No refresh is requested per write.
+- Only core APIs are used (bulk, composable index templates, cluster health): the dev-stack core
+  Elasticsearch node has no ``GET /``, ingest pipelines or ILM.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from inferwatch.errors import ConfigError, SinkError
+from inferwatch.records import InferenceRecord
+from inferwatch.sinks.base import SinkHealth, SinkURI
+from inferwatch.sinks.naming import NameTemplate, clean_index, index_template
+from inferwatch.sinks.options import Options, parse_hosts
+from inferwatch.sinks.search_docs import BODIES, documents, template_body
+
+log = logging.getLogger(__name__)
+
+DEFAULT_INDEX = "inference-log-{engine}-{namespace}-{deployment}-{endpoint}"
+_HEALTHY = ("green", "yellow")
+_OPTIONS = (
+    "index",
+    "scheme",
+    "username",
+    "password",
+    "api_key",
+    "ca_certs",
+    "verify_certs",
+    "client_cert",
+    "client_key",
+    "chunk_size",
+    "max_retries",
+    "initial_backoff",
+    "max_backoff",
+    "request_timeout",
+    "bodies",
+    "template_name",
+    "template_priority",
+    "shards",
+    "replicas",
+    "total_fields_limit",
+)
+_TLS_OPTIONS = ("ca_certs", "client_cert", "client_key")
+
+
+@dataclass(frozen=True)
+class SearchSinkConfig:
+    """Connection, naming and bulk settings parsed from an ``elasticsearch://``/``opensearch://`` URI."""
+
+    engine: str
+    hosts: list[str]
+    scheme: str = "http"
+    username: str | None = None
+    password: str | None = None
+    api_key: str | None = None
+    ca_certs: str | None = None
+    verify_certs: bool = True
+    client_cert: str | None = None
+    client_key: str | None = None
+    index: str = DEFAULT_INDEX
+    template_name: str | None = None
+    template_priority: int = 100
+    shards: int = 1
+    replicas: int = 0
+    total_fields_limit: int = 500
+    chunk_size: int = 500
+    max_retries: int = 5
+    initial_backoff: float = 0.5
+    max_backoff: float = 10.0
+    request_timeout: float = 30.0
+    bodies: str = "first"
+
+    @classmethod
+    def from_uri(cls, uri: SinkURI) -> SearchSinkConfig:
+        opts = Options(uri, _OPTIONS)
+        hosts = parse_hosts(uri, 9200)
+        scheme = opts.choice("scheme", "http", ("http", "https"))
+        tls = {k: opts.path(k) for k in _TLS_OPTIONS}
+        if scheme == "http" and any(tls.values()):
+            raise ConfigError(f"{uri.scheme}:// options {', '.join(k for k, v in tls.items() if v)} need scheme=https")
+        return cls(
+            engine=uri.scheme,
+            hosts=hosts.hosts,
+            scheme=scheme,
+            username=opts.get("username", hosts.username),
+            password=opts.get("password", hosts.password),
+            api_key=opts.get("api_key"),
+            ca_certs=tls["ca_certs"],
+            verify_certs=opts.flag("verify_certs", True),
+            client_cert=tls["client_cert"],
+            client_key=tls["client_key"],
+            index=opts.text("index", DEFAULT_INDEX),
+            template_name=opts.get("template_name"),
+            template_priority=opts.integer("template_priority", 100),
+            shards=opts.integer("shards", 1, minimum=1),
+            replicas=opts.integer("replicas", 0),
+            total_fields_limit=opts.integer("total_fields_limit", 500, minimum=100),
+            chunk_size=opts.integer("chunk_size", 500, minimum=1),
+            max_retries=opts.integer("max_retries", 5),
+            initial_backoff=opts.number("initial_backoff", 0.5),
+            max_backoff=opts.number("max_backoff", 10.0),
+            request_timeout=opts.number("request_timeout", 30.0, minimum=0.1),
+            bodies=opts.choice("bodies", "first", BODIES),
+        )
+
+    @property
+    def urls(self) -> list[str]:
+        return [f"{self.scheme}://{h}" for h in self.hosts]
+
+
+# --- the engine table ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Engine:
+    """What differs between Elasticsearch and OpenSearch: client, flattened type, two call shapes."""
+
+    flat_type: str
+    connect: Callable[[SearchSinkConfig], Any]
+    streaming_bulk: Callable[[], Callable[..., Iterable[tuple[bool, dict[str, Any]]]]]
+    put_template: Callable[[Any, str, dict[str, Any]], None]
+    health: Callable[[Any, float], Any]
+    errors: Callable[[], tuple[type[Exception], ...]]
+
+
+def _es_connect(cfg: SearchSinkConfig) -> Any:
+    from elasticsearch import Elasticsearch
+    from elasticsearch.serializer import OrjsonSerializer
+
+    kw: dict[str, Any] = {"request_timeout": cfg.request_timeout, "max_retries": 2, "retry_on_timeout": True}
+    if cfg.username:
+        kw["basic_auth"] = (cfg.username, cfg.password or "")
+    if cfg.api_key:
+        kw["api_key"] = cfg.api_key
+    if cfg.scheme == "https":
+        kw.update(verify_certs=cfg.verify_certs, ca_certs=cfg.ca_certs)
+        kw.update(client_cert=cfg.client_cert, client_key=cfg.client_key)
+    return Elasticsearch(cfg.urls, serializer=OrjsonSerializer(), **kw)
+
+
+def _es_bulk() -> Callable[..., Iterable[tuple[bool, dict[str, Any]]]]:
+    from elasticsearch.helpers import streaming_bulk
+
+    return streaming_bulk
+
+
+def _es_put_template(client: Any, name: str, body: dict[str, Any]) -> None:
+    client.indices.put_index_template(
+        name=name,
+        index_patterns=body["index_patterns"],
+        template=body["template"],
+        priority=body["priority"],
+        meta=body["_meta"],
+    )
+
+
+def _es_errors() -> tuple[type[Exception], ...]:
+    from elastic_transport import TransportError
+    from elasticsearch import ApiError
+
+    return (ApiError, TransportError)
+
+
+def _os_connect(cfg: SearchSinkConfig) -> Any:
+    from opensearchpy import OpenSearch
+    from opensearchpy.serializer import JSONSerializer
+
+    class OrjsonSerializer(JSONSerializer):
+        """The stock serializer with orjson's speed (bulk bodies are mostly serialisation)."""
+
+        def dumps(self, data: Any) -> Any:
+            if isinstance(data, str | bytes):
+                return data
+            return orjson.dumps(data, default=self.default).decode()
+
+    if cfg.api_key:
+        raise ConfigError("opensearch:// has no api_key authentication; use username and password")
+    kw: dict[str, Any] = {"timeout": cfg.request_timeout, "max_retries": 2, "retry_on_timeout": True}
+    if cfg.username:
+        kw["http_auth"] = (cfg.username, cfg.password or "")
+    if cfg.scheme == "https":
+        kw.update(use_ssl=True, verify_certs=cfg.verify_certs, ca_certs=cfg.ca_certs)
+        kw.update(client_cert=cfg.client_cert, client_key=cfg.client_key)
+    return OpenSearch(hosts=cfg.urls, serializer=OrjsonSerializer(), **kw)
+
+
+def _os_bulk() -> Callable[..., Iterable[tuple[bool, dict[str, Any]]]]:
+    from opensearchpy.helpers import streaming_bulk
+
+    return streaming_bulk
+
+
+def _os_put_template(client: Any, name: str, body: dict[str, Any]) -> None:
+    client.indices.put_index_template(name=name, body=body)
+
+
+def _os_errors() -> tuple[type[Exception], ...]:
+    from opensearchpy.exceptions import TransportError
+
+    return (TransportError,)
+
+
+ENGINES: dict[str, Engine] = {
+    "elasticsearch": Engine(
+        "flattened",
+        _es_connect,
+        _es_bulk,
+        _es_put_template,
+        lambda c, t: c.options(request_timeout=t).cluster.health(),
+        _es_errors,
+    ),
+    "opensearch": Engine(
+        "flat_object",
+        _os_connect,
+        _os_bulk,
+        _os_put_template,
+        lambda c, t: c.cluster.health(params={"request_timeout": t}),
+        _os_errors,
+    ),
+}
+
+
+# --- the sink ------------------------------------------------------------------------------------------
+
+
+class SearchSink:
+    """Bulk-indexes records into Elasticsearch or OpenSearch (see module doc)."""
+
+    def __init__(self, config: SearchSinkConfig, name: str | None = None) -> None:
+        engine = ENGINES.get(config.engine)
+        if engine is None:
+            raise ConfigError(f"unknown search engine {config.engine!r}; use one of {', '.join(ENGINES)}")
+        self.name = name or config.engine
+        self.config = config
+        self.engine = engine
+        self.indices: NameTemplate = index_template(config.index)
+        prefix = self.indices.literal_prefix
+        self.index_pattern = prefix + "*"
+        self.template_name = config.template_name or "inferwatch-" + (clean_index(prefix) or "records")
+        try:
+            self.client: Any = engine.connect(config)
+            self._errors = engine.errors()
+            self._bulk = engine.streaming_bulk()
+        except ImportError as e:
+            raise ConfigError(
+                f"{config.engine}:// sink needs its client ({e.name}): pip install 'inferwatch[{config.engine}]'"
+            ) from e
+        self._template_lock = threading.Lock()
+        self._template_ready = False
+
+    @classmethod
+    def from_uri(cls, uri: SinkURI) -> SearchSink:
+        return cls(SearchSinkConfig.from_uri(uri))
+
+    def index_for(self, record: InferenceRecord) -> str:
+        return self.indices.render(record)
+
+    def template(self) -> dict[str, Any]:
+        """The composable index template this sink installs."""
+        cfg = self.config
+        return {
+            "index_patterns": [self.index_pattern],
+            "priority": cfg.template_priority,
+            "template": template_body(
+                self.engine.flat_type, shards=cfg.shards, replicas=cfg.replicas, total_fields=cfg.total_fields_limit
+            ),
+            "_meta": {"managed_by": "inferwatch", "index": cfg.index},
+        }
+
+    def ensure_template(self) -> None:
+        """Install the index template once per sink (PUT is idempotent: a restart simply re-puts it)."""
+        with self._template_lock:
+            if self._template_ready:
+                return
+            try:
+                self.engine.put_template(self.client, self.template_name, self.template())
+            except self._errors as e:
+                status = _status(e)
+                raise SinkError(
+                    f"{self.name}: installing index template {self.template_name!r} failed: {e}",
+                    retriable=_retriable(status),
+                ) from e
+            self._template_ready = True
+
+    def actions(self, records: Sequence[InferenceRecord]) -> Iterator[dict[str, Any]]:
+        for r in records:
+            index = self.index_for(r)
+            for doc_id, doc in documents(r, self.config.bodies):
+                yield {"_op_type": "index", "_index": index, "_id": doc_id, "_source": doc}
+
+    def write(self, records: Sequence[InferenceRecord]) -> None:
+        self.ensure_template()
+        cfg = self.config
+        failed: list[dict[str, Any]] = []
+        try:
+            for ok, item in self._bulk(
+                self.client,
+                self.actions(records),
+                chunk_size=cfg.chunk_size,
+                max_retries=cfg.max_retries,
+                initial_backoff=cfg.initial_backoff,
+                max_backoff=cfg.max_backoff,
+                raise_on_error=False,
+                raise_on_exception=False,
+                yield_ok=False,
+            ):
+                if not ok:
+                    failed.append(next(iter(item.values())))
+        except self._errors as e:  # connection errors are not turned into per-item failures by the helper
+            raise SinkError(f"{self.name}: bulk request failed: {e}", retriable=_retriable(_status(e))) from e
+        if failed:
+            raise self._batch_error(failed)
+
+    def _batch_error(self, failed: list[dict[str, Any]]) -> SinkError:
+        retriable = [f for f in failed if _retriable(_item_status(f))]
+        reasons = sorted({_reason(f) for f in failed})
+        if not retriable:
+            for f in failed[:5]:
+                log.error("%s: document %s/%s rejected: %s", self.name, f.get("_index"), f.get("_id"), _reason(f))
+        return SinkError(
+            f"{self.name}: {len(failed)} document(s) not indexed"
+            f"{' (retriable)' if retriable else ''}: {'; '.join(reasons[:3])}",
+            retriable=bool(retriable),
+            details={"failed": len(failed), "retriable": len(retriable), "first_id": failed[0].get("_id")},
+        )
+
+    def flush(self) -> None:
+        """Every ``write`` returns once the engine has acknowledged the batch; nothing is buffered here."""
+
+    def close(self) -> None:
+        self.client.close()
+
+    def health(self) -> SinkHealth:
+        try:
+            body = self.engine.health(self.client, min(self.config.request_timeout, 5.0))
+        except Exception as e:  # a probe reports, never raises
+            return SinkHealth(False, f"cluster health failed: {e}")
+        status = body.get("status")
+        return SinkHealth(status in _HEALTHY, f"cluster {body.get('cluster_name')} is {status}")
+
+
+def _status(e: BaseException) -> int | None:
+    status = getattr(e, "status_code", None)
+    if status is None:
+        meta = getattr(e, "meta", None)
+        status = getattr(meta, "status", None)
+    return status if isinstance(status, int) and status > 0 else None
+
+
+def _item_status(item: dict[str, Any]) -> int | None:
+    status = item.get("status")
+    return status if isinstance(status, int) else None
+
+
+def _retriable(status: int | None) -> bool:
+    """Connection failures (no status), 408, 429 and 5xx may pass on a later try; other 4xx will not."""
+    return status is None or status in (408, 429) or status >= 500
+
+
+def _reason(item: dict[str, Any]) -> str:
+    err = item.get("error")
+    if isinstance(err, dict):
+        return f"{item.get('status')} {err.get('type')}: {err.get('reason')}"
+    return f"{item.get('status')} {err}"

@@ -1,0 +1,149 @@
+"""Search-engine documents for a record, and the index template that maps them.
+
+**Documents** (one per instance, as Seldon's request logger writes them). A record with at most one
+instance is one document, ``_id`` = request id; a batch of n instances is n documents
+``<id>-item-<i>``. Each carries the record's envelope (``id``, times, model, deployment, namespace,
+endpoint, protocol, status, flags, tags, error), ``item``/``items``, Seldon's top-level fields
+(``@timestamp``, ``RequestId``, ``ServingEngine``, ``Ce-Modelid``, ``Ce-Inferenceservicename``,
+``Ce-Namespace``, ``Ce-Endpoint``), and ``request``/``response`` with the payload metadata plus
+``elements``: that instance's row (``{feature: value}``, Seldon's ``request.elements``). The full bodies
+(``raw``, ``decoded``) go into every document (``bodies=all``), the first one only (``first``, default:
+a batch does not store its body n times) or none.
+
+**Mapping explosion guard.** Feature and output names are user data: ``elements`` and ``tags`` use the
+engine's flattened type (Elasticsearch ``flattened``, OpenSearch ``flat_object``; both exist in the
+dev-stack builds), one field however many keys, values searchable as keywords
+(``request.elements.petal_length: 1.4``; ranges compare as strings). A keyword term is at most 32766
+bytes, so string values in flattened fields are cut to ``MAX_FLAT_CHARS`` characters in the document (the
+whole value stays in the body). ``decoded`` is kept in ``_source``
+but not indexed (``enabled: false``), ``raw`` is stored only, and the root is ``dynamic: false``: fields
+this module does not name are kept but never mapped. ``index.mapping.total_fields.limit`` is a backstop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from inferwatch.records import InferenceRecord
+from inferwatch.sinks.encode import record_dict
+from inferwatch.sinks.naming import serving_engine
+
+BODIES = ("all", "first", "none")
+_BODY_FIELDS = ("raw", "decoded")
+_INSTANCES = "instances"
+MAX_FLAT_CHARS = 8191
+"""Longest string kept in a flattened field: 8191 characters are at most 32764 UTF-8 bytes."""
+
+KEYWORD = {"type": "keyword"}
+_SIDE_FIELDS: dict[str, Any] = {
+    "content_type": KEYWORD,
+    "size": {"type": "long"},
+    "raw": {"type": "text", "index": False},
+    "raw_encoding": KEYWORD,
+    "truncated": {"type": "boolean"},
+    "protocol": KEYWORD,
+    "decoded": {"type": "object", "enabled": False},
+    "parse_error": {"type": "text"},
+}
+_ENVELOPE: dict[str, Any] = {
+    "@timestamp": {"type": "date"},
+    "id": KEYWORD,
+    "item": {"type": "integer"},
+    "items": {"type": "integer"},
+    "received_at": {"type": "date"},
+    "responded_at": {"type": "date"},
+    "latency_ms": {"type": "float"},
+    "model_name": KEYWORD,
+    "model_version": KEYWORD,
+    "deployment": KEYWORD,
+    "namespace": KEYWORD,
+    "endpoint": KEYWORD,
+    "protocol": KEYWORD,
+    "source": KEYWORD,
+    "method": KEYWORD,
+    "path": {"type": "keyword", "ignore_above": 1024},
+    "status_code": {"type": "integer"},
+    "feature_names": {"type": "keyword", "ignore_above": 256},
+    "flags": KEYWORD,
+    "error": {"type": "text"},
+    # Seldon request logger's names, so its Kibana searches keep working
+    "RequestId": KEYWORD,
+    "ServingEngine": KEYWORD,
+    "Ce-Modelid": KEYWORD,
+    "Ce-Inferenceservicename": KEYWORD,
+    "Ce-Namespace": KEYWORD,
+    "Ce-Endpoint": KEYWORD,
+}
+
+
+def template_body(flat_type: str, *, shards: int = 1, replicas: int = 0, total_fields: int = 500) -> dict[str, Any]:
+    """``template`` of a composable index template: settings and explicit mappings (see module doc)."""
+    flat = {"type": flat_type}
+    side = {"properties": {**_SIDE_FIELDS, "elements": flat}}
+    return {
+        "settings": {
+            "number_of_shards": shards,
+            "number_of_replicas": replicas,
+            "index.mapping.total_fields.limit": total_fields,
+            "index.mapping.depth.limit": 5,
+        },
+        "mappings": {
+            "dynamic": False,
+            "_meta": {"created_by": "inferwatch", "schema": 1},
+            "properties": {**_ENVELOPE, "tags": flat, "request": side, "response": side},
+        },
+    }
+
+
+def documents(record: InferenceRecord, bodies: str = "first") -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(_id, _source)`` for each document of ``record`` (see module doc)."""
+    base = record_dict(record)
+    rows: list[dict[str, Any]] = base.pop(_INSTANCES) or []
+    sides = {s: base.pop(s) for s in ("request", "response")}
+    base.update(_seldon_fields(record, base))
+    base["tags"] = clip(base.get("tags"))
+    n = len(rows)
+    for i in range(max(n, 1)):
+        doc = dict(base, item=i, items=n)
+        row = rows[i] if n else {}
+        keep_bodies = bodies == "all" or (bodies == "first" and i == 0)
+        for side, payload in sides.items():
+            doc[side] = _side(payload, (row or {}).get(side), keep_bodies)
+        yield (record.id if n <= 1 else f"{record.id}-item-{i}"), doc
+
+
+def _side(payload: dict[str, Any] | None, elements: Any, keep_bodies: bool) -> dict[str, Any] | None:
+    if payload is None and elements is None:
+        return None
+    out = dict(payload or {})
+    if not keep_bodies:
+        for k in _BODY_FIELDS:
+            out.pop(k, None)
+    if elements is not None:
+        out["elements"] = clip(elements)
+    return out
+
+
+def clip(value: Any) -> Any:
+    """``value`` with every string longer than ``MAX_FLAT_CHARS`` cut to that length."""
+    if isinstance(value, str):
+        return value[:MAX_FLAT_CHARS]
+    if isinstance(value, dict):
+        return {k: clip(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clip(v) for v in value]
+    return value
+
+
+def _seldon_fields(record: InferenceRecord, base: dict[str, Any]) -> dict[str, Any]:
+    fields = {
+        "@timestamp": base["received_at"],
+        "RequestId": record.id,
+        "ServingEngine": serving_engine(record),
+        "Ce-Modelid": record.model_name,
+        "Ce-Inferenceservicename": record.deployment or record.model_name,
+        "Ce-Namespace": record.namespace,
+        "Ce-Endpoint": record.endpoint,
+    }
+    return {k: v for k, v in fields.items() if v is not None}
