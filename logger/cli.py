@@ -28,6 +28,12 @@ Two modes:
 
 Sinks (repeat --sink; default: the embedded SQLite store in $INFERWATCH_HOME/inferwatch.db):
   sqlite:///path/to/file.db
+  kafka://HOST:PORT[,HOST:PORT]?topic=inferwatch.records.{namespace}.{deployment}
+        (&compression=gzip|zstd|lz4|none &acks=all &security_protocol= &sasl_mechanism= &sasl_username=
+         &sasl_password= &ssl_cafile= &ssl_certfile= &ssl_keyfile=)
+  elasticsearch://HOST:PORT?index=inference-log-{engine}-{namespace}-{deployment}-{endpoint}
+  opensearch://HOST:PORT    (same options: scheme=https, username, password, api_key, ca_certs, ...)
+  A sink that is down or slow spills to its spool (--spool-dir) and is replayed in order later.
 
 Durability (--durability; a full spool drops records, counted in inferwatch_records_dropped_total
 {reason="spool_full"} and logged; a slow or failing sink never blocks the others):
