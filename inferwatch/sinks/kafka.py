@@ -38,7 +38,6 @@ from inferwatch.errors import ConfigError, SinkError
 from inferwatch.protocols import headers as h
 from inferwatch.records import InferenceRecord
 from inferwatch.sinks.base import SinkHealth, SinkURI
-from inferwatch.sinks.encode import record_json
 from inferwatch.sinks.naming import NameTemplate, kafka_topic_template
 from inferwatch.sinks.options import Options, parse_hosts
 
@@ -160,8 +159,8 @@ def message_headers(record: InferenceRecord) -> list[tuple[str, bytes]]:
 
 
 def message_value(record: InferenceRecord) -> bytes:
-    """``orjson.dumps(record.to_dict())`` (computed by ``encode.record_json``)."""
-    return record_json(record)
+    """The record's JSON (``InferenceRecord.to_json``)."""
+    return record.to_json()
 
 
 class KafkaSink:

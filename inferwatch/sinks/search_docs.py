@@ -26,7 +26,6 @@ from collections.abc import Iterator
 from typing import Any
 
 from inferwatch.records import InferenceRecord
-from inferwatch.sinks.encode import record_dict
 from inferwatch.sinks.naming import serving_engine
 
 BODIES = ("all", "first", "none")
@@ -98,7 +97,7 @@ def template_body(flat_type: str, *, shards: int = 1, replicas: int = 0, total_f
 
 def documents(record: InferenceRecord, bodies: str = "first") -> Iterator[tuple[str, dict[str, Any]]]:
     """``(_id, _source)`` for each document of ``record`` (see module doc)."""
-    base = record_dict(record)
+    base = record.to_dict()
     rows: list[dict[str, Any]] = base.pop(_INSTANCES) or []
     sides = {s: base.pop(s) for s in ("request", "response")}
     base.update(_seldon_fields(record, base))

@@ -10,7 +10,7 @@ import sqlite3
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -75,13 +75,13 @@ class SQLiteSink:
         rows = [
             (
                 r.id,
-                r.to_dict()["received_at"],
+                _iso(r.received_at),
                 r.model_name,
                 r.deployment,
                 r.namespace,
                 r.status_code,
                 ",".join(r.flags),
-                orjson.dumps(r.to_dict()),
+                r.to_json(),
             )
             for r in records
         ]
@@ -141,4 +141,5 @@ class SQLiteSink:
 
 
 def _iso(t: datetime) -> str:
-    return str(InferenceRecord(id="", received_at=t).to_dict()["received_at"])
+    """The timestamp form records use in JSON, so text comparison orders by time."""
+    return t.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
