@@ -71,10 +71,15 @@ def resolve_classpath(coords: Sequence[str], cache: Path, *, timeout: float = 90
     log = work / "maven.log"
     tmp = work / "classpath.tmp"
     cmd = [
-        mvn, "-B", "-q", "-f", str(work / "pom.xml"),
+        mvn,
+        "-B",
+        "-q",
+        "-f",
+        str(work / "pom.xml"),
         f"-Dmaven.repo.local={cache / 'm2'}",
         f"{DEPENDENCY_PLUGIN}:build-classpath",
-        f"-Dmdep.outputFile={tmp}", "-Dmdep.includeScope=runtime",
+        f"-Dmdep.outputFile={tmp}",
+        "-Dmdep.includeScope=runtime",
     ]
     with log.open("w") as out:
         proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, timeout=timeout, check=False)

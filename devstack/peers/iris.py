@@ -44,9 +44,7 @@ def train_iris(venv: Venv, dest: Path, *, named_columns: bool = False, timeout: 
     dest.parent.mkdir(parents=True, exist_ok=True)
     argv = [str(venv.python), "-c", _TRAIN_SCRIPT, str(dest), "1" if named_columns else "0"]
     try:
-        done = subprocess.run(
-            argv, capture_output=True, text=True, env=clean_env(), timeout=timeout, check=False
-        )
+        done = subprocess.run(argv, capture_output=True, text=True, env=clean_env(), timeout=timeout, check=False)
     except subprocess.TimeoutExpired as e:
         raise PeerError(f"training the iris model in {venv.path} timed out") from e
     if done.returncode != 0 or not dest.exists():
