@@ -1,0 +1,1 @@
+"""Benchmarks against named peers (not tests): each sub-package is runnable with ``python -m bench.<name>``."""

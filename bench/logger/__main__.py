@@ -1,0 +1,5 @@
+"""``python -m bench.logger``."""
+
+from bench.logger.run import main
+
+raise SystemExit(main())
