@@ -185,10 +185,17 @@ def test_20k_requests_each_exactly_once_in_topic_and_index(
 
 @pytest.mark.kafka
 @pytest.mark.elasticsearch
-def test_kafka_down_for_30s_mid_stream_loses_nothing(
-    tmp_path: Path, model: ModelProcess, kafka_bootstrap: str, elasticsearch_url: str, unique_name: Any, devstack: Any
+@pytest.mark.parametrize("down", ["kafka", "elasticsearch"])
+def test_a_sink_down_for_30s_mid_stream_loses_nothing(
+    tmp_path: Path,
+    model: ModelProcess,
+    kafka_bootstrap: str,
+    elasticsearch_url: str,
+    unique_name: Any,
+    devstack: Any,
+    down: str,
 ) -> None:
-    topic, index = unique_name("e2e-kafka-out"), unique_name("inference-log-e2e-kafka-out")
+    topic, index = unique_name(f"e2e-{down}-out"), unique_name(f"inference-log-e2e-{down}-out")
     host = elasticsearch_url.removeprefix("http://")
     sinks = {
         "kafka": f"kafka://{kafka_bootstrap}?topic={topic}",
@@ -197,41 +204,18 @@ def test_kafka_down_for_30s_mid_stream_loses_nothing(
 
     def outage(traffic: Traffic) -> None:
         traffic.wait_for(N // 4)
-        devstack.stack.down_one("kafka")
+        devstack.stack.down_one(down)
         time.sleep(OUTAGE)
-        devstack.stack.up_one("kafka")
+        devstack.stack.up_one(down)
 
     answered = _run(tmp_path, model, sinks, outage)
-    keys = topic_keys(kafka_bootstrap, topic, N)
-    assert set(keys) == set(answered), "at-least-once: every request is in the topic"
     ids = index_ids(_es(elasticsearch_url), index)
     assert len(ids) == N and set(ids) == set(answered), "no loss and no duplicates in the index"
-
-
-@pytest.mark.kafka
-@pytest.mark.elasticsearch
-def test_elasticsearch_down_for_30s_mid_stream_is_spooled_and_drained(
-    tmp_path: Path, model: ModelProcess, kafka_bootstrap: str, elasticsearch_url: str, unique_name: Any, devstack: Any
-) -> None:
-    topic, index = unique_name("e2e-es-out"), unique_name("inference-log-e2e-es-out")
-    host = elasticsearch_url.removeprefix("http://")
-    sinks = {
-        "kafka": f"kafka://{kafka_bootstrap}?topic={topic}",
-        "elasticsearch": f"elasticsearch://{host}?index={index}",
-    }
-
-    def outage(traffic: Traffic) -> None:
-        traffic.wait_for(N // 4)
-        devstack.stack.down_one("elasticsearch")
-        time.sleep(OUTAGE)
-        devstack.stack.up_one("elasticsearch")
-
-    answered = _run(tmp_path, model, sinks, outage)
-    ids = index_ids(_es(elasticsearch_url), index)
-    assert len(ids) == N and set(ids) == set(answered)
     keys = topic_keys(kafka_bootstrap, topic, N)
-    assert len(keys) == N and set(keys) == set(answered)
-    assert not list((tmp_path / "spool" / "elasticsearch").rglob("*.seg")), "spool drained"
+    assert set(keys) == set(answered), "no loss in the topic"
+    if down == "elasticsearch":  # Kafka never failed: exactly once there
+        assert len(keys) == N
+    assert not list((tmp_path / "spool").rglob("*.seg")), "every spool drained"
 
 
 @pytest.mark.elasticsearch
