@@ -65,32 +65,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--sink", action="append", help="sink URI; repeat for several (default: embedded store)")
     p.add_argument("--sample-rate", type=float, help="fraction of requests to log, 0..1 (default 1)")
-    p.add_argument(
-        "--max-payload-bytes", type=int, help="bodies over this are truncated and flagged (default 1 MiB)"
-    )
-    p.add_argument(
-        "--redact-path", action="append", help="dotted JSON path to mask, e.g. meta.tags.user (repeat)"
-    )
+    p.add_argument("--max-payload-bytes", type=int, help="bodies over this are truncated and flagged (default 1 MiB)")
+    p.add_argument("--redact-path", action="append", help="dotted JSON path to mask, e.g. meta.tags.user (repeat)")
     p.add_argument("--redact-field", action="append", help="feature/field name to mask everywhere (repeat)")
     p.add_argument("--pairing-ttl", type=float, help="seconds to wait for an event's other half (default 30)")
     p.add_argument("--queue-size", type=int, help="records buffered in memory per queue (default 10000)")
     p.add_argument("--batch-size", type=int, help="records per sink write (default 500)")
     p.add_argument("--linger-ms", type=float, help="max wait to fill a batch (default 50)")
-    p.add_argument(
-        "--max-retries", type=int, help="retries of a failed batch before it is spooled (default 5)"
-    )
-    p.add_argument(
-        "--upstream-timeout", type=float, help="seconds before a model call gives 504 (default 60)"
-    )
+    p.add_argument("--max-retries", type=int, help="retries of a failed batch before it is spooled (default 5)")
+    p.add_argument("--upstream-timeout", type=float, help="seconds before a model call gives 504 (default 60)")
     p.add_argument(
         "--durability",
         choices=("async", "sync"),
         help="async: answer at once, a crash loses at most the in-memory queues; sync: answer once the "
         "exchange is fsynced to the write-ahead log, nothing answered is lost (default async)",
     )
-    p.add_argument(
-        "--spool-dir", type=Path, help="on-disk spools and write-ahead log (default $INFERWATCH_HOME/spool)"
-    )
+    p.add_argument("--spool-dir", type=Path, help="on-disk spools and write-ahead log (default $INFERWATCH_HOME/spool)")
     p.add_argument(
         "--spool-max-bytes",
         type=int,
@@ -119,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
             settings.port,
             create_logger_admin_app(service),
             settings.metrics_port,
+            proxy=settings.mode == "proxy",
         )
     finally:
         service.stop()

@@ -14,7 +14,8 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_ruff_finds_nothing() -> None:
-    out = _run("ruff", "check", "inferwatch", "logger", "devstack", "detectors", "explainers", "consumers", "tests")
+    packages = ["inferwatch", "logger", "devstack", "detectors", "explainers", "consumers", "bench", "tests"]
+    out = _run("ruff", "check", *packages)
     assert out.returncode == 0, out.stdout + out.stderr
 
 

@@ -104,6 +104,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
             args.metrics_port,
             side=[(create_model_app(model), "127.0.0.1", args.model_port)],
             when_started=when_started,
+            proxy=True,
         )
     finally:
         service.stop()

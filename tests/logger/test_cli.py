@@ -97,6 +97,8 @@ def test_sigterm_delivers_every_accepted_record(tmp_path: Path, iris_url: str) -
                     json={"data": {"ndarray": [[5.1, 3.5, 1.4, 0.2 + i / 1000]]}},
                 )
                 assert r.status_code == 200
+                # the model's own Server/Date headers come through once; the logger adds none
+                assert len(r.headers.get_list("date")) == 1 and len(r.headers.get_list("server")) == 1
                 ids.append(r.headers["x-request-id"])
         metrics = httpx.get(f"http://127.0.0.1:{mport}/metrics").text
         assert 'inferwatch_records_received_total{source="proxy"} 200.0' in metrics
