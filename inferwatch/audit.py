@@ -73,9 +73,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     store = open_store(args.store or common().default_store_uri)
     try:
-        records = store.query(
-            RecordQuery(args.request_id, args.model, args.since, args.until, args.flag, args.limit)
-        )
+        records = store.query(RecordQuery(args.request_id, args.model, args.since, args.until, args.flag, args.limit))
     finally:
         store.close()
     if args.json:
@@ -89,10 +87,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         out.write(_line(r) + "\n")
         if args.verbose:
             for i, inst in enumerate(r.instances):
-                out.write(
-                    f"    [{i}] request={_short(inst.get('request'))}"
-                    f" response={_short(inst.get('response'))}\n"
-                )
+                out.write(f"    [{i}] request={_short(inst.get('request'))} response={_short(inst.get('response'))}\n")
     out.write(f"{len(records)} record(s)\n")
     return 0
 

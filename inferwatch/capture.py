@@ -112,9 +112,7 @@ class RecordBuilder:
         out = PayloadRecord(content_type=body.content_type, size=body.size, truncated=body.truncated)
         if body.truncated:
             rec.flag(Flag.TRUNCATED)
-        decoded = decode_body(
-            raw, kind=kind, protocol=ex.protocol, path=ex.path, content_type=body.content_type
-        )
+        decoded = decode_body(raw, kind=kind, protocol=ex.protocol, path=ex.path, content_type=body.content_type)
         redacted = False
         if self.redactor is not None and decoded.json is not None:
             masked = self.redactor.redact(decoded.json)
@@ -123,9 +121,7 @@ class RecordBuilder:
                 rec.flag(Flag.REDACTED)
                 raw = orjson.dumps(masked)
                 hint = decoded.protocol if decoded.payload is not None else ex.protocol
-                decoded = decode_body(
-                    raw, kind=kind, protocol=hint, path=ex.path, content_type=body.content_type
-                )
+                decoded = decode_body(raw, kind=kind, protocol=hint, path=ex.path, content_type=body.content_type)
         out.raw, out.raw_encoding = _text(raw)
         out.protocol = decoded.protocol if decoded.payload is not None else None
         if decoded.payload is not None:

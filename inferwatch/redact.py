@@ -20,9 +20,7 @@ class Redactor:
 
     ``redact`` returns a masked copy, or ``None`` if nothing matched."""
 
-    def __init__(
-        self, paths: Iterable[str] = (), fields: Iterable[str] = (), mask: Any = DEFAULT_MASK
-    ) -> None:
+    def __init__(self, paths: Iterable[str] = (), fields: Iterable[str] = (), mask: Any = DEFAULT_MASK) -> None:
         self.paths = [p.split(".") for p in paths if p]
         self.fields = frozenset(fields)
         self.mask = mask

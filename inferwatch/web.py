@@ -31,9 +31,7 @@ def install_error_handler(app: FastAPI) -> None:
         return JSONResponse(body, status_code=422)
 
 
-def create_admin_app(
-    title: str, registry: CollectorRegistry, health: Callable[[], dict[str, object]]
-) -> FastAPI:
+def create_admin_app(title: str, registry: CollectorRegistry, health: Callable[[], dict[str, object]]) -> FastAPI:
     """The admin app served on ``--metrics-port``: ``/metrics``, ``/health/live``, ``/health/ready``."""
     app = FastAPI(title=f"{title} (admin)")
 

@@ -131,11 +131,7 @@ class ProxyApp:
         url = self.upstream + scope.get("raw_path", path.encode()).decode("latin-1")
         if query:
             url += "?" + query.decode("latin-1")
-        fwd = [
-            (k.decode("latin-1"), v.decode("latin-1"))
-            for k, v in raw_headers
-            if k.lower() not in _HOP_BY_HOP_B
-        ]
+        fwd = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw_headers if k.lower() not in _HOP_BY_HOP_B]
         status = 502
         try:
             assert self.session is not None
@@ -143,8 +139,7 @@ class ProxyApp:
                 resp = await self._send_upstream(method, url, fwd, data)
             except TimeoutError as e:
                 raise UpstreamTimeout(
-                    f"model server at {self.upstream} did not answer within "
-                    f"{self.service.settings.upstream_timeout:g}s"
+                    f"model server at {self.upstream} did not answer within {self.service.settings.upstream_timeout:g}s"
                 ) from e
             except aiohttp.ClientError as e:
                 raise UpstreamError(f"model server at {self.upstream} is unreachable: {e}") from e
@@ -153,9 +148,7 @@ class ProxyApp:
             self.service.metrics.upstream_errors.labels("timeout" if status == 504 else "unreachable").inc()
             body = orjson.dumps(e.to_dict())
             ex.error = e.message
-            await self._finish(
-                ex, logged, req_capture, headers, status, body, "application/json", None, start
-            )
+            await self._finish(ex, logged, req_capture, headers, status, body, "application/json", None, start)
             await _send_simple(send, status, body, rid)
             return
 
@@ -174,9 +167,7 @@ class ProxyApp:
                 out_headers.append((b"content-length", str(len(body)).encode()))
                 # logged before answering: in sync mode this waits until the exchange is on disk
                 finished = True
-                await self._finish(
-                    ex, logged, req_capture, headers, status, resp_capture, resp_type, resp_enc, start
-                )
+                await self._finish(ex, logged, req_capture, headers, status, resp_capture, resp_type, resp_enc, start)
                 await send({"type": "http.response.start", "status": status, "headers": out_headers})
                 await send({"type": "http.response.body", "body": body})
             else:
@@ -185,9 +176,7 @@ class ProxyApp:
                     resp_capture.add(chunk)
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 finished = True  # the response completes only once the exchange is logged
-                await self._finish(
-                    ex, logged, req_capture, headers, status, resp_capture, resp_type, resp_enc, start
-                )
+                await self._finish(ex, logged, req_capture, headers, status, resp_capture, resp_type, resp_enc, start)
                 await send({"type": "http.response.body", "body": b""})
         except (aiohttp.ClientError, TimeoutError) as e:
             ex.error = f"model server response broke off: {e}"
@@ -195,9 +184,7 @@ class ProxyApp:
         finally:
             resp.release()
         if not finished:
-            await self._finish(
-                ex, logged, req_capture, headers, status, resp_capture, resp_type, resp_enc, start
-            )
+            await self._finish(ex, logged, req_capture, headers, status, resp_capture, resp_type, resp_enc, start)
 
     async def _send_upstream(
         self, method: str, url: str, headers: list[tuple[str, str]], data: bytes | AsyncIterator[bytes]

@@ -43,9 +43,7 @@ class SinkBacklog:
         self.lanes: dict[Lane, Spool] = {}
         for lane in ("retry", "overflow"):
             try:
-                self.lanes[lane] = Spool(
-                    directory / lane, max_bytes=max_bytes, segment_bytes=seg, fsync=fsync
-                )
+                self.lanes[lane] = Spool(directory / lane, max_bytes=max_bytes, segment_bytes=seg, fsync=fsync)
             except BaseException:
                 self.close()
                 raise

@@ -160,9 +160,7 @@ class SinkWorker:
         if self._thread.is_alive():
             left = self._queue.qsize()
             self.metrics.dropped.labels(self.sink.name, "shutdown_timeout").inc(left)
-            log.error(
-                "sink %s did not drain within %.0fs: %d records not delivered", self.sink.name, timeout, left
-            )
+            log.error("sink %s did not drain within %.0fs: %d records not delivered", self.sink.name, timeout, left)
         try:
             self.sink.flush()
             self.sink.close()

@@ -30,9 +30,7 @@ def get_codec(name: str) -> Codec:
     key = normalize_protocol(name)
     if key is None or key not in CODECS:
         known = sorted(set(CODECS) | set(ALIASES))
-        raise UnknownProtocol(
-            f"unknown protocol {name!r}; known: {', '.join(known)}", details={"known": known}
-        )
+        raise UnknownProtocol(f"unknown protocol {name!r}; known: {', '.join(known)}", details={"known": known})
     return CODECS[key]
 
 
@@ -49,9 +47,7 @@ def decode_body(
     The codec is chosen by the ``protocol`` hint (name or alias), else the ``path``, else by sniffing the
     JSON. An empty body gives ``error == "empty body"``.
     """
-    return _decode.decode_body(
-        raw, CODECS, kind=kind, protocol=protocol, path=path, content_type=content_type
-    )
+    return _decode.decode_body(raw, CODECS, kind=kind, protocol=protocol, path=path, content_type=content_type)
 
 
 __all__ = [

@@ -100,9 +100,7 @@ def to_lists(array: np.ndarray[Any, Any]) -> Any:
     """A numeric array as JSON-able nested lists (NaN/Infinity -> ``None``), float32/16 in shortest form."""
     if array.dtype == np.float16:
         as_text = array.astype(str).astype(np.float64)
-        out: Any = orjson.loads(
-            orjson.dumps(np.ascontiguousarray(as_text), option=orjson.OPT_SERIALIZE_NUMPY)
-        )
+        out: Any = orjson.loads(orjson.dumps(np.ascontiguousarray(as_text), option=orjson.OPT_SERIALIZE_NUMPY))
         return out
     if array.ndim == 0:
         return orjson.loads(orjson.dumps(array.item()))

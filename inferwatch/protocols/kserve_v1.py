@@ -38,8 +38,7 @@ class KServeV1Codec:
         for key in ("inputs", "outputs"):
             value = body.get(key)
             if isinstance(value, dict) or (
-                isinstance(value, list)
-                and not (value and isinstance(value[0], dict) and "datatype" in value[0])
+                isinstance(value, list) and not (value and isinstance(value[0], dict) and "datatype" in value[0])
             ):
                 return True
         return False
@@ -151,8 +150,6 @@ def _encode(payload: Payload, kind: str) -> dict[str, Any]:
         body[field] = {t.name: _column(t) for t in payload.tensors}
     else:
         if len(payload.tensors) != 1:
-            raise CodecError(
-                f"KServe v1 '{field}' needs one tensor or a named layout, got {len(payload.tensors)}"
-            )
+            raise CodecError(f"KServe v1 '{field}' needs one tensor or a named layout, got {len(payload.tensors)}")
         body[field] = _column(payload.tensors[0])
     return body

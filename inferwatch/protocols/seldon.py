@@ -68,9 +68,7 @@ class SeldonCodec:
 
 
 def _is_feedback(body: dict[str, Any]) -> bool:
-    return (
-        bool(body) and not body.keys() & _MESSAGE_KEYS and bool(body.keys() & {"truth", "reward", "request"})
-    )
+    return bool(body) and not body.keys() & _MESSAGE_KEYS and bool(body.keys() & {"truth", "reward", "request"})
 
 
 def _decode(body: Any, kind: str) -> Payload:
@@ -84,9 +82,7 @@ def _decode(body: Any, kind: str) -> Payload:
 def _decode_message(doc: dict[str, Any], kind: str) -> Payload:
     if doc and not doc.keys() & _MESSAGE_KEYS:
         keys = ", ".join(sorted(doc)[:10])
-        raise CodecError(
-            f"not a SeldonMessage: none of data/strData/jsonData/binData/meta/status (keys: {keys})"
-        )
+        raise CodecError(f"not a SeldonMessage: none of data/strData/jsonData/binData/meta/status (keys: {keys})")
     payload = Payload(protocol=SeldonCodec.name, kind=kind, tensors=[])
     meta = doc.get("meta")
     if "meta" in doc:

@@ -109,9 +109,7 @@ def encode(t: Tensor) -> dict[str, Any]:
     if mode == "tensorContent":
         if not isinstance(t.data, np.ndarray):
             raise CodecError("tensorContent needs a numeric tensor")
-        out["tensorContent"] = base64.b64encode(
-            t.data.astype(t.data.dtype.newbyteorder("<")).tobytes()
-        ).decode()
+        out["tensorContent"] = base64.b64encode(t.data.astype(t.data.dtype.newbyteorder("<")).tobytes()).decode()
     else:
         values = _to_values(t, field)
         count = t.extra.get("tf_count")
@@ -160,8 +158,7 @@ def _from_content(content: Any, datatype: str, shape: list[int]) -> np.ndarray[A
     dtype = V2_TO_NUMPY[datatype].newbyteorder("<")
     if len(buf) != size_of(shape) * dtype.itemsize:
         raise CodecError(
-            f"tftensor tensorContent has {len(buf)} bytes, shape {shape} needs "
-            f"{size_of(shape) * dtype.itemsize}"
+            f"tftensor tensorContent has {len(buf)} bytes, shape {shape} needs {size_of(shape) * dtype.itemsize}"
         )
     return np.frombuffer(buf, dtype=dtype).astype(V2_TO_NUMPY[datatype]).reshape(shape)
 
@@ -179,9 +176,7 @@ def _from_values(values: list[Any], field: str, datatype: str, n: int, shape: li
         elif field in ("floatVal", "doubleVal"):
             arr = np.asarray([float(v) for v in values], dtype=V2_TO_NUMPY[datatype])
         else:
-            arr = np.asarray(
-                [int(v) for v in values] if field in _STRING_INTS else values, dtype=V2_TO_NUMPY[datatype]
-            )
+            arr = np.asarray([int(v) for v in values] if field in _STRING_INTS else values, dtype=V2_TO_NUMPY[datatype])
     except (ValueError, TypeError, OverflowError) as e:
         raise CodecError(f"tftensor {field} is not a valid {datatype} list: {e}") from e
     if arr.size < n:

@@ -112,9 +112,7 @@ class V2Codec:
             parameters=dict(params or {}),
             id=_opt_str(doc, "id"),
         )
-        nulls = [
-            k for k in ("id", "parameters", "model_name", "model_version") if k in doc and doc[k] is None
-        ]
+        nulls = [k for k in ("id", "parameters", "model_name", "model_version") if k in doc and doc[k] is None]
         if nulls:
             payload.extra["nulls"] = nulls
         if params == {}:
@@ -204,9 +202,7 @@ def _decode_numeric(tensor: Tensor, data: Any, where: str) -> None:
 def _decode_bytes(tensor: Tensor, data: Any, where: str) -> None:
     data_shape, flat = object_shape(data)
     if size_of(tensor.shape) != len(flat):
-        raise CodecError(
-            f"{where}: shape {tensor.shape} needs {size_of(tensor.shape)} values, data has {len(flat)}"
-        )
+        raise CodecError(f"{where}: shape {tensor.shape} needs {size_of(tensor.shape)} values, data has {len(flat)}")
     if len(data_shape) != 1:
         tensor.extra["data_shape"] = data_shape
     if tensor.parameters.get("content_type") == BASE64:
@@ -249,6 +245,4 @@ def _encode_element(value: Any, t: Tensor) -> Any:
     try:
         return bytes(value).decode("utf-8")
     except UnicodeDecodeError as e:
-        raise CodecError(
-            f"tensor {t.name!r}: BYTES element is not UTF-8; set parameters.content_type='base64'"
-        ) from e
+        raise CodecError(f"tensor {t.name!r}: BYTES element is not UTF-8; set parameters.content_type='base64'") from e
