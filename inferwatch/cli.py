@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "audit": "inferwatch.audit",
     "demo": "inferwatch.demo.cli",
     "devstack": "devstack.cli",
+    "detector": "detectors.cli",
 }
 
 

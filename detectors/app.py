@@ -1,0 +1,216 @@
+"""``create_app(settings, core)``: Seldon graph-component, V2 and CloudEvents endpoints over one core.
+
+Bodies are decoded only by the shared codecs (``inferwatch.protocols``); every tensor of a V2 request
+is read (named features), not only the first one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import numpy as np
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from detectors.core import DetectorCore
+from detectors.settings import DetectorSettings
+from inferwatch.errors import BadRequest, CodecError, InferwatchError
+from inferwatch.protocols import Payload, decode_body, get_codec, headers
+from inferwatch.protocols.cloudevents import CloudEvent, EventType, parse_http, to_binary_http
+from inferwatch.web import create_admin_app, install_error_handler
+
+log = logging.getLogger("inferwatch.detectors.app")
+_V2_TYPES = {"b": "BOOL", "i": "INT64", "u": "UINT64", "f": "FP64"}
+
+
+async def decode(request: Request, raw: bytes, kind: str, protocol: str | None, path: str) -> tuple[str, Any, Payload]:
+    """The body's protocol, parsed JSON and payload; unknown protocol or undecodable body -> 400."""
+    if protocol:
+        get_codec(protocol)  # UnknownProtocol (400) names the known ones
+    decoded = decode_body(
+        raw, kind=kind, protocol=protocol, path=path, content_type=request.headers.get("content-type")
+    )
+    if decoded.payload is None:
+        raise CodecError(f"cannot decode the {kind} body: {decoded.error}", details={"protocol": decoded.protocol})
+    return decoded.protocol, decoded.json, decoded.payload
+
+
+async def run_detector(core: DetectorCore, payload: Payload) -> dict[str, Any]:
+    x = core.features(payload.rows())
+    return await run_in_threadpool(core.detect, x)
+
+
+def _json(body: Any) -> Response:
+    """JSON with orjson (hot path; NaN becomes null)."""
+    return Response(orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json")
+
+
+def v2_outputs(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """One V2 output tensor per key of the result's ``data`` (``None`` values left out)."""
+    outputs = []
+    for name, value in result.get("data", {}).items():
+        if value is None:
+            continue
+        arr = np.asarray(value)
+        if arr.dtype.kind in _V2_TYPES:
+            datatype, data = _V2_TYPES[arr.dtype.kind], arr.ravel().tolist()
+        else:
+            datatype, data = "BYTES", [str(v) for v in arr.ravel().tolist()]
+        outputs.append({"name": name, "datatype": datatype, "shape": list(arr.shape) or [1], "data": data})
+    return outputs
+
+
+def create_app(settings: DetectorSettings, core: DetectorCore) -> FastAPI:
+    """The detector's ASGI app. Graph-component and V2 routes answer synchronously; ``POST /`` is CloudEvents."""
+    app = FastAPI(title="inferwatch detector", lifespan=lambda _: _lifespan(core))
+    install_error_handler(app)
+    kind_tag = core.detector_type
+    event_type = settings.event_type or (
+        EventType.SELDON_OUTLIER.value if kind_tag == "outlier" else EventType.SELDON_DRIFT.value
+    )
+
+    async def predict(request: Request) -> Response:
+        raw = await request.body()
+        _, _, payload = await decode(
+            request, raw, "request", request.query_params.get("protocol") or settings.protocol, request.url.path
+        )
+        return _json({"jsonData": await run_detector(core, payload), "meta": {}})
+
+    for path in ("/predict", "/api/v1.0/predictions"):
+        app.add_api_route(path, predict, methods=["POST"], summary="Detector result as a Seldon jsonData message")
+
+    def transform(kind: str) -> Any:
+        async def handler(request: Request) -> Response:
+            raw = await request.body()
+            proto = request.query_params.get("protocol") or settings.protocol
+            _, doc, payload = await decode(request, raw, kind, proto, request.url.path)
+            result = await run_detector(core, payload)
+            if not isinstance(doc, dict):
+                raise BadRequest("a graph-component body must be a JSON object")
+            meta = doc.setdefault("meta", {})
+            if not isinstance(meta, dict):
+                raise BadRequest("'meta' must be a JSON object")
+            meta.setdefault("tags", {})[kind_tag] = result
+            return _json(doc)
+
+        return handler
+
+    app.add_api_route("/transform-input", transform("request"), methods=["POST"], summary="Pass-through + meta.tags")
+    app.add_api_route("/transform-output", transform("response"), methods=["POST"], summary="Pass-through + meta.tags")
+
+    @app.get("/health/ping")
+    async def ping() -> Response:
+        return Response("pong", media_type="text/plain")
+
+    @app.get("/health/status")
+    async def status() -> dict[str, object]:
+        return {"status": "ok", **core.health()}
+
+    dtype = core.loaded.dtype
+    datatype = _V2_TYPES.get(getattr(dtype, "kind", "f"), "FP64")
+    if datatype != "BOOL" and dtype is not None:
+        datatype = f"{datatype[:-2]}{8 * dtype.itemsize}"  # FP32, INT64...
+
+    @app.get("/metadata")
+    async def metadata() -> dict[str, Any]:
+        return {
+            "name": settings.model_name,
+            "versions": [str(core.loaded.meta.get("version", ""))],
+            "platform": "alibi-detect",
+            "detector": core.loaded.meta,
+            "inputs": [{"name": n, "datatype": datatype, "shape": [-1]} for n in core.names],
+        }
+
+    @app.get("/v2/health/live")
+    async def v2_live() -> dict[str, bool]:
+        return {"live": True}
+
+    @app.get("/v2/health/ready")
+    async def v2_ready() -> dict[str, bool]:
+        return {"ready": True}
+
+    @app.post("/v2/models/{name}/infer")
+    async def v2_infer(name: str, request: Request) -> Response:
+        if name != settings.model_name:
+            raise InferwatchError(
+                f"model {name!r} not found; this server serves {settings.model_name!r}", status_code=404
+            )
+        raw = await request.body()
+        _, _, payload = await decode(request, raw, "request", "v2", request.url.path)
+        result = await run_detector(core, payload)
+        body = {
+            "model_name": name,
+            "id": payload.id,
+            "parameters": {"meta": result.get("meta", {})},
+            "outputs": v2_outputs(result),
+        }
+        return _json(body)
+
+    @app.post("/")
+    async def cloudevent(request: Request) -> Response:
+        raw = await request.body()
+        event = parse_http(dict(request.headers), raw)
+        proto = event.extensions.get(headers.EXT_PROTOCOL) or settings.protocol
+        kind = "response" if event.type.endswith(".response") else "request"
+        _, _, payload = await decode(request, event.data, kind, proto, "/")
+        result = await run_detector(core, payload)
+        answer = CloudEvent(
+            id=event.id,
+            source=settings.event_source,
+            type=event_type,
+            extensions=dict(event.extensions),
+            datacontenttype="application/json",
+            data=orjson.dumps(result),
+        )
+        out_headers, body = to_binary_http(answer)
+        if settings.reply_url:
+            await _reply(settings.reply_url, settings.reply_timeout, out_headers, body)
+        return Response(body, headers=out_headers, media_type="application/json")
+
+    return app
+
+
+async def _reply(url: str, timeout: float, out_headers: dict[str, str], body: bytes) -> None:
+    """Forward the answer event; a failed forward is logged, the caller still gets the result."""
+    try:
+        async with httpx.AsyncClient(timeout=timeout) as client:
+            resp = await client.post(url, content=body, headers=out_headers)
+        if resp.status_code >= 400:
+            log.warning("reply url %s answered %d", url, resp.status_code)
+    except httpx.HTTPError as e:
+        log.warning("reply url %s failed: %r", url, e)
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(core: DetectorCore) -> AsyncIterator[None]:
+    """With a time window, close expired windows even when no request arrives (checked every second)."""
+    seconds = core.settings.window_seconds
+    if seconds is None:
+        yield
+        return
+
+    async def ticker() -> None:
+        while True:
+            await asyncio.sleep(min(1.0, seconds / 4))
+            try:
+                await run_in_threadpool(core.tick)
+            except InferwatchError as e:
+                log.error("closing a time window failed: %s", e.message)
+
+    task = asyncio.create_task(ticker())
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+def create_detector_admin_app(core: DetectorCore) -> FastAPI:
+    return create_admin_app("inferwatch detector", core.registry, core.health)

@@ -1,0 +1,91 @@
+"""``inferwatch detector fit|serve``: fit an alibi-detect detector from data, or serve one."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from detectors.kinds import KINDS
+from inferwatch.settings import from_cli
+
+HELP = "alibi-detect outlier/drift detectors: fit one from data, or serve one"
+DESCRIPTION = f"""\
+Fit a detector from reference data, or serve any detector saved by alibi-detect.
+
+  inferwatch detector fit --kind ks --reference ref.csv --out DIR [--option p_val=0.01]
+  inferwatch detector serve --detector DIR --port 8080 [--batch-size 100] [--window-seconds 60]
+
+Kinds: {", ".join(k for k, v in KINDS.items() if not v.needs_tf)}.
+Need the TensorFlow extra (not in this version): {", ".join(k for k, v in KINDS.items() if v.needs_tf)}.
+iforest and mahalanobis are saved as detector.joblib + inferwatch.json (alibi-detect's own save imports
+TensorFlow for them); like classifier's model.joblib/dill files they are served only with --trust-artifacts.
+
+Served on one port: Seldon graph component (/predict, /api/v1.0/predictions, /transform-input,
+/transform-output, /health/ping, /health/status, /metadata), V2 (/v2/health/live|ready,
+/v2/models/NAME/infer) and CloudEvents (POST /, answered with Ce-Type io.seldon.serving.inference.outlier|drift).
+Drift detectors answer {{"data": {{"pending": true, ...}}}} until --batch-size instances or --window-seconds
+have passed; the pending window is kept on disk (--state-dir). Metrics on --metrics-port /metrics.
+Every serve flag has an environment variable INFERWATCH_DETECTOR_<FLAG>; flags win.
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="detector_command", metavar="ACTION", required=True)
+    fit = sub.add_parser("fit", help="fit a detector on reference data and save it")
+    fit.add_argument("--kind", required=True, choices=sorted(KINDS), help="detector kind")
+    fit.add_argument("--reference", required=True, type=Path, help="reference data: .csv, .npy or .parquet")
+    fit.add_argument("--feature-names", nargs="+", help="feature names (default: csv/parquet header, else f0..)")
+    fit.add_argument("--option", action="append", default=[], help="constructor option key=value (JSON values)")
+    fit.add_argument("--out", required=True, type=Path, help="directory to save the detector to")
+    fit.add_argument("--no-progress", action="store_true", help="no progress bar")
+    serve = sub.add_parser("serve", help="serve a saved detector over HTTP")
+    serve.add_argument("--detector", type=Path, help="directory written by save_detector or 'detector fit'")
+    serve.add_argument("--trust-artifacts", action="store_true", default=None, help="allow dill/joblib files")
+    serve.add_argument("--host", help="interface to listen on (default 0.0.0.0)")
+    serve.add_argument("--port", type=int, help="port (default 8080)")
+    serve.add_argument("--metrics-port", type=int, help="metrics/health port, 0 = off (default 8082)")
+    serve.add_argument("--model-name", help="name on /v2/models/NAME (default detector)")
+    serve.add_argument("--batch-size", type=int, help="drift window size in instances (default 1000)")
+    serve.add_argument("--window-seconds", type=float, help="drift window duration (default: count only)")
+    serve.add_argument("--state-dir", type=Path, help="pending-window directory (default $INFERWATCH_HOME/...)")
+    serve.add_argument("--protocol", help="force the codec: seldon, v2 or kserve-v1 (default: detected)")
+    serve.add_argument("--event-type", help="Ce-Type of answers (default io.seldon.serving.inference.<type>)")
+    serve.add_argument("--event-source", help="Ce-Source of answers")
+    serve.add_argument("--reply-url", help="also POST each CloudEvent answer here")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.detector_command == "fit":
+        from detectors.fit import fit_detector, parse_options
+
+        fit_detector(
+            args.kind,
+            args.reference,
+            args.out,
+            feature_names=args.feature_names,
+            options=parse_options(args.option),
+            progress=not args.no_progress,
+        )
+        return 0
+    return _serve(args)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from detectors.app import create_app, create_detector_admin_app
+    from detectors.core import DetectorCore
+    from detectors.settings import DetectorSettings
+    from inferwatch.serve import run as serve
+
+    settings = from_cli(DetectorSettings, args)
+    core = DetectorCore(settings)
+    log = logging.getLogger("inferwatch.detectors")
+    log.info("%s detector from %s on %s:%d", core.detector_type, settings.detector, settings.host, settings.port)
+    serve(
+        create_app(settings, core),
+        settings.host,
+        settings.port,
+        create_detector_admin_app(core),
+        settings.metrics_port,
+    )
+    return 0

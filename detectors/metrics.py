@@ -1,0 +1,105 @@
+"""Detector metrics under Seldon's names, plus per-feature series (label ``feature``) and latency.
+
+Seldon's alibi-detect server exposes ``seldon_metric_outlier_*`` and ``seldon_metric_drift_*`` without a
+feature breakdown. Here every drift metric carries ``feature``: one series per feature for univariate
+detectors (KS, CVM, chi-square...), and ``feature=""`` (the same as no label in PromQL) for the
+detector-wide value, so queries written for Seldon keep working.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from inferwatch.metrics import LATENCY_BUCKETS
+
+ALL = ""
+
+
+class DetectorMetrics:
+    """Metrics of one detector, registered on an injected registry."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.is_outlier = Counter(
+            "seldon_metric_outlier_is_outlier",
+            "Instances flagged as outliers.",
+            registry=registry,
+        )
+        self.instance_score = Gauge(
+            "seldon_metric_outlier_instance_score", "Outlier score of the last instance.", registry=registry
+        )
+        self.feature_score = Gauge(
+            "inferwatch_detector_outlier_feature_score",
+            "Per-feature outlier score of the last instance (detectors that give one).",
+            ["feature"],
+            registry=registry,
+        )
+        f = ["feature"]
+        self.is_drift = Gauge("seldon_metric_drift_is_drift", "1 when the last window drifted.", f, registry=registry)
+        self.p_val = Gauge("seldon_metric_drift_p_val", "p-value of the last window.", f, registry=registry)
+        self.distance = Gauge("seldon_metric_drift_distance", "Distance of the last window.", f, registry=registry)
+        self.threshold = Gauge("seldon_metric_drift_threshold", "Threshold of the p-value.", f, registry=registry)
+        self.instances = Counter(
+            "inferwatch_detector_instances",
+            "Instances received, by detector type.",
+            ["detector_type"],
+            registry=registry,
+        )
+        self.windows = Counter(
+            "inferwatch_detector_windows",
+            "Drift windows evaluated, by trigger (count, time).",
+            ["trigger"],
+            registry=registry,
+        )
+        self.seconds = Histogram(
+            "inferwatch_detector_duration_seconds",
+            "Time spent in the detector's predict, by detector type.",
+            ["detector_type"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+
+    def record_outlier(self, data: dict[str, Any], names: Sequence[str]) -> None:
+        flags = np.asarray(data.get("is_outlier", []), dtype=float).ravel()
+        self.is_outlier.inc(float(flags.sum()))
+        scores = data.get("instance_score")
+        if scores is not None and np.size(scores):
+            self.instance_score.set(float(np.asarray(scores, dtype=float).ravel()[-1]))
+        fscore = data.get("feature_score")
+        if fscore is not None and np.size(fscore):
+            last = np.asarray(fscore, dtype=float).reshape(len(flags) or 1, -1)[-1]
+            self._per_feature(self.feature_score, last, names)
+
+    def record_drift(self, data: dict[str, Any], names: Sequence[str]) -> None:
+        threshold = _scalar(data.get("threshold"))
+        p_val = data.get("p_val")
+        self.is_drift.labels(ALL).set(float(np.max(np.asarray(data.get("is_drift") or 0, dtype=float))))
+        if threshold is not None:
+            self.threshold.labels(ALL).set(threshold)
+        for gauge, value in ((self.p_val, p_val), (self.distance, data.get("distance"))):
+            if value is None:
+                continue
+            arr = np.asarray(value, dtype=float).ravel()
+            if arr.size == 1 and np.isfinite(arr[0]):
+                gauge.labels(ALL).set(float(arr[0]))
+            else:
+                self._per_feature(gauge, arr, names)
+        if p_val is not None and threshold is not None and np.size(p_val) > 1:
+            flags = (np.asarray(p_val, dtype=float).ravel() < threshold).astype(float)
+            self._per_feature(self.is_drift, flags, names)
+
+    @staticmethod
+    def _per_feature(gauge: Gauge, values: Any, names: Sequence[str]) -> None:
+        for j, v in enumerate(values):
+            gauge.labels(names[j] if j < len(names) else f"f{j}").set(float(v))
+
+
+def _scalar(value: Any) -> float | None:
+    """A single finite number from a scalar or one-element list (``None``/NaN give ``None``)."""
+    if value is None:
+        return None
+    arr = np.asarray(value, dtype=float).ravel()
+    return float(arr[0]) if arr.size == 1 and np.isfinite(arr[0]) else None

@@ -1,0 +1,42 @@
+"""Detector server settings: environment ``INFERWATCH_DETECTOR_*``, overridden by ``inferwatch detector serve``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class DetectorSettings(BaseSettings):
+    """How one detector is served (graph component, V2 model and CloudEvents receiver on one port)."""
+
+    model_config = SettingsConfigDict(env_prefix="INFERWATCH_DETECTOR_", extra="ignore")
+
+    detector: Path = Field(description="Directory written by save_detector or `inferwatch detector fit`.")
+    trust_artifacts: bool = Field(False, description="Allow dill/joblib/pickle files (they run code on load).")
+    host: str = Field("0.0.0.0", description="Interface to listen on.")
+    port: int = Field(8080, ge=1, le=65535)
+    metrics_port: int = Field(8082, ge=0, le=65535, description="/metrics and health; 0 disables it.")
+    model_name: str = Field("detector", description="Name on /v2/models/NAME and in /metadata.")
+    batch_size: int = Field(1000, ge=1, description="Drift window size in instances (count window).")
+    window_seconds: float | None = Field(
+        None, gt=0, description="Drift window duration; a window closes on count or time, whichever first."
+    )
+    state_dir: Path | None = Field(
+        None, description="Where the pending drift window is persisted; default $INFERWATCH_HOME/detectors/NAME."
+    )
+    protocol: str | None = Field(None, description="Force a codec (seldon, v2, kserve-v1); else detected.")
+    event_type: str | None = Field(
+        None, description="Ce-Type of answers; default io.seldon.serving.inference.outlier|drift."
+    )
+    event_source: str = Field("io.inferwatch.detector", description="Ce-Source of answers.")
+    reply_url: str | None = Field(None, description="Also POST each CloudEvent answer to this URL.")
+    reply_timeout: float = Field(5.0, gt=0)
+
+    @field_validator("reply_url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("http://", "https://")):
+            raise ValueError(f"reply_url must be an http:// or https:// URL, got {v!r}")
+        return v
