@@ -16,6 +16,8 @@ SINKS: dict[str, str] = {
     "kafka": "inferwatch.sinks.kafka:KafkaSink",
     "elasticsearch": "inferwatch.sinks.search:SearchSink",
     "opensearch": "inferwatch.sinks.search:SearchSink",
+    "cloudevents+http": "inferwatch.sinks.cloudevents:CloudEventsSink",
+    "cloudevents+https": "inferwatch.sinks.cloudevents:CloudEventsSink",
 }
 
 __all__ = ["SINKS", "Sink", "SinkHealth", "SinkURI", "open_sink"]

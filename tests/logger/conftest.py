@@ -50,7 +50,8 @@ def run_logger(tmp_path: Path) -> LoggerFactory:
         db = tmp_path / f"store-{time.monotonic_ns()}.db"
         kw.setdefault("linger_ms", 5)
         kw.setdefault("spool_dir", tmp_path / "spool")
-        settings = LoggerSettings(sink=[f"sqlite:///{db}"], metrics_port=0, **kw)
+        kw["sink"] = [f"sqlite:///{db}", *kw.get("sink", [])]  # the store tests read, plus any extra sink
+        settings = LoggerSettings(metrics_port=0, **kw)
         service = LoggerService(settings)
         service.start()
         store = SQLiteSink(db)

@@ -1,0 +1,131 @@
+"""Forward logged exchanges as CloudEvents, the way Seldon Core's executor feeds its ``logger.url``.
+
+URI: ``cloudevents+http://HOST:PORT/PATH?send=request&timeout=10`` (``cloudevents+https://`` for TLS).
+Each record becomes binary-mode events (``send=request`` by default, or ``response`` or ``both``) whose body
+is the original payload and whose headers are the executor's: ``Ce-Type
+io.seldon.serving.inference.request|response``, ``Ce-Requestid`` (the record id), ``Ce-Modelid``,
+``Ce-Inferenceservicename``, ``Ce-Namespace``, ``Ce-Endpoint``, ``Ce-Protocol``. Pointing it at an
+inferwatch detector (``POST /``) runs outlier/drift detection on live traffic with no Kafka in between.
+A body that was truncated is not forwarded (a detector cannot use half a payload): it is counted as written
+and logged once per batch. 5xx and connection errors are retriable; other 4xx are not.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import logging
+import threading
+from collections.abc import Sequence
+from urllib.parse import urlsplit
+
+from inferwatch.errors import ConfigError, SinkError
+from inferwatch.protocols.cloudevents import CloudEvent, EventType, to_binary_http
+from inferwatch.records import InferenceRecord, PayloadRecord
+from inferwatch.sinks.base import SinkHealth, SinkURI
+
+log = logging.getLogger(__name__)
+
+_TYPES = {"request": EventType.SELDON_REQUEST.value, "response": EventType.SELDON_RESPONSE.value}
+_SEND = {"request": ("request",), "response": ("response",), "both": ("request", "response")}
+
+
+class CloudEventsSink:
+    """One persistent HTTP connection, used by the sink's delivery thread only."""
+
+    def __init__(self, url: str, sides: Sequence[str], timeout: float = 10.0, name: str = "cloudevents") -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"cloudevents sink needs an http(s) URL, got {url!r}")
+        self.name = name
+        self.url = url
+        self.sides = tuple(sides)
+        self.timeout = timeout
+        self._https = parts.scheme == "https"
+        self._host = parts.hostname
+        self._port = parts.port or (443 if self._https else 80)
+        self._path = parts.path or "/"
+        self._conn: http.client.HTTPConnection | None = None
+        self._lock = threading.Lock()
+        self._last_error: str | None = None
+
+    @classmethod
+    def from_uri(cls, uri: SinkURI) -> CloudEventsSink:
+        scheme = uri.scheme.split("+", 1)[1] if "+" in uri.scheme else "http"
+        send = uri.options.get("send", "request")
+        if send not in _SEND:
+            raise ConfigError(f"cloudevents sink: send must be request, response or both, got {send!r}")
+        timeout = float(uri.options.get("timeout", "10"))
+        return cls(f"{scheme}://{uri.netloc}{uri.path}", _SEND[send], timeout)
+
+    def write(self, records: Sequence[InferenceRecord]) -> None:
+        skipped = 0
+        with self._lock:
+            for r in records:
+                for side in self.sides:
+                    payload: PayloadRecord | None = getattr(r, side)
+                    if payload is None or not payload.size:
+                        continue
+                    if payload.truncated:
+                        skipped += 1
+                        continue
+                    self._post(_event(r, side, payload))
+        if skipped:
+            log.warning("%s: %d truncated bodies not forwarded to %s", self.name, skipped, self.url)
+        self._last_error = None
+
+    def _post(self, event: CloudEvent) -> None:
+        headers, body = to_binary_http(event)
+        try:
+            conn = self._connection()
+            conn.request("POST", self._path, body=body, headers=headers)
+            resp = conn.getresponse()
+            answer = resp.read()
+        except (OSError, http.client.HTTPException) as e:
+            self._close()
+            self._last_error = f"{self.url} unreachable: {e}"
+            raise SinkError(f"{self.name}: {self._last_error}", retriable=True) from e
+        if resp.status >= 300:
+            self._last_error = f"{self.url} answered {resp.status}: {answer[:200]!r}"
+            raise SinkError(f"{self.name}: {self._last_error}", retriable=resp.status >= 500 or resp.status == 429)
+
+    def _connection(self) -> http.client.HTTPConnection:
+        if self._conn is None:
+            cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
+            self._conn = cls(self._host, self._port, timeout=self.timeout)
+        return self._conn
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def flush(self) -> None:
+        """Every event is posted synchronously by ``write``."""
+
+    def close(self) -> None:
+        with self._lock:
+            self._close()
+
+    def health(self) -> SinkHealth:
+        return SinkHealth(self._last_error is None, self._last_error or self.url)
+
+
+def _event(r: InferenceRecord, side: str, payload: PayloadRecord) -> CloudEvent:
+    data = base64.b64decode(payload.raw) if payload.raw_encoding == "base64" else payload.raw.encode()
+    ext = {
+        "requestid": r.id,
+        "modelid": r.model_name,
+        "inferenceservicename": r.deployment,
+        "namespace": r.namespace,
+        "endpoint": r.endpoint,
+        "protocol": r.protocol,
+    }
+    return CloudEvent(
+        id=f"{r.id}-{side}",
+        source="io.inferwatch.logger",
+        type=_TYPES[side],
+        datacontenttype=payload.content_type or "application/json",
+        extensions={k: v for k, v in ext.items() if v},
+        data=data,
+    )

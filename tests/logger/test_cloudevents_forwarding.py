@@ -1,0 +1,86 @@
+"""The CloudEvents forwarding sink against real receivers: our own CloudEvents logger (which speaks the
+Seldon executor's wire format) and the detector server."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from inferwatch.errors import SinkError
+from inferwatch.sinks import open_sink
+from inferwatch.sinks.sqlite import RecordQuery, SQLiteSink
+from logger.app import create_app
+from logger.service import LoggerService
+from logger.settings import LoggerSettings
+from tests.servers import free_port, serving
+
+SELDON = {"data": {"names": ["a", "b"], "ndarray": [[1.0, 2.0], [3.0, 4.0]]}}
+
+
+def _receiver(tmp_path: Path) -> tuple[LoggerService, Path]:
+    db = tmp_path / "received.db"
+    settings = LoggerSettings(sink=[f"sqlite:///{db}"], metrics_port=0, linger_ms=5, spool_dir=tmp_path / "spool")
+    return LoggerService(settings), db
+
+
+def test_forwarded_events_are_paired_by_a_seldon_compatible_receiver(tmp_path: Path, run_logger) -> None:
+    receiver, db = _receiver(tmp_path)
+    receiver.start()
+    try:
+        with (
+            serving(create_app(receiver)) as rx_url,
+            serving(_echo()) as model_url,
+            run_logger(
+                upstream=model_url, sink=[f"cloudevents+{rx_url}/?send=both"], deployment="iris", namespace="prod"
+            ) as lg,
+        ):
+            r = httpx.post(f"{lg.url}/api/v1.0/predictions", json=SELDON)
+            assert r.status_code == 200
+            rid = r.headers["x-request-id"]
+            deadline = time.monotonic() + 10
+            found: list = []
+            while not found and time.monotonic() < deadline:
+                time.sleep(0.05)
+                store = SQLiteSink(db)
+                found = store.query(RecordQuery(request_id=rid))
+                store.close()
+    finally:
+        receiver.stop()
+    assert found, "the receiver stored nothing"
+    rec = found[0]
+    assert rec.source == "cloudevents" and rec.flags == []  # both halves arrived and were paired
+    assert rec.deployment == "iris" and rec.namespace == "prod" and rec.protocol == "seldon"
+    assert rec.instances[1]["request"] == {"a": 3.0, "b": 4.0}
+
+
+def test_unreachable_endpoint_is_retriable_and_4xx_is_not(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from inferwatch.records import InferenceRecord, PayloadRecord
+
+    rec = InferenceRecord(id="x", received_at=datetime.now(UTC), request=PayloadRecord(size=2, raw="{}"))
+    dead = open_sink(f"cloudevents+http://127.0.0.1:{free_port()}/")
+    with pytest.raises(SinkError) as e:
+        dead.write([rec])
+    assert e.value.retriable and not dead.health().ok
+    receiver, _ = _receiver(tmp_path)
+    with serving(create_app(receiver)) as rx_url:
+        wrong_path = open_sink(f"cloudevents+{rx_url}/no/such/path")
+        with pytest.raises(SinkError) as e:
+            wrong_path.write([rec])
+        assert not e.value.retriable and "404" in e.value.message
+
+
+def _echo():  # type: ignore[no-untyped-def]
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    async def echo(request: Request) -> Response:
+        return Response(await request.body(), media_type="application/json")
+
+    return Starlette(routes=[Route("/{p:path}", echo, methods=["POST"])])
