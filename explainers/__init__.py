@@ -1,0 +1,1 @@
+"""Explainer server: alibi explanations of deployed models, and the black-box model client."""

@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "demo": "inferwatch.demo.cli",
     "devstack": "devstack.cli",
     "detector": "detectors.cli",
+    "explainer": "explainers.cli",
 }
 
 
@@ -73,10 +74,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         build_parser().print_help()
         return 2
     args = build_parser(only).parse_args(argv)
-    logging.basicConfig(
-        level=(args.log_level or "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    level = (args.log_level or "INFO").upper()
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if level != "DEBUG":  # alibi-detect logs every config field it resolves at INFO
+        for chatty in ("alibi_detect", "alibi", "transformers"):
+            logging.getLogger(chatty).setLevel(logging.WARNING)
     try:
         return _load(args.command).run(args)
     except ConfigError as e:

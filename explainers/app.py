@@ -1,0 +1,140 @@
+"""HTTP routes of the explainer: thin handlers that decode a request with the shared codecs and hand off
+to ``ExplainerCore``.
+
+- ``POST /api/v1.0/explain``, ``/api/v0.1/explain`` (Seldon message) and ``POST /v1/models/NAME:explain``
+  (KServe v1 ``instances``): one instance answers its explanation (as Seldon's and KServe's alibi servers
+  do); a batch answers ``{"explanations": [...]}``, one per instance.
+- ``POST /v2/models/NAME/infer``: a V2 response whose ``explanation`` output (BYTES, ``content_type``
+  ``str``) holds one JSON explanation per instance, as MLServer's alibi-explain runtime answers.
+- ``POST /explain``: ``{"instances": [...], "parameters": {...}}`` -> ``{"explanations": [...]}``.
+Explain parameters come from the body's ``parameters`` (V2: ``parameters.explain_parameters``, as
+MLServer) or Seldon's ``meta.explain_parameters``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import numpy as np
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+
+from explainers.core import ExplainerCore
+from explainers.settings import ExplainerSettings
+from inferwatch.errors import BadRequest, CodecError
+from inferwatch.protocols import KSERVE_V1, SELDON, V2, Payload, Tensor, get_codec
+from inferwatch.web import create_admin_app, install_error_handler
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    try:
+        body = orjson.loads(await request.body())
+    except orjson.JSONDecodeError as e:
+        raise BadRequest(f"invalid JSON: {e}") from e
+    if not isinstance(body, dict):
+        raise BadRequest(f"body must be a JSON object, got {type(body).__name__}")
+    return body
+
+
+def _params(body: dict[str, Any]) -> dict[str, Any]:
+    meta = body["meta"] if isinstance(body.get("meta"), dict) else {}
+    params = body.get("parameters") or meta.get("explain_parameters") or {}
+    if isinstance(params, dict) and "explain_parameters" in params:
+        params = params["explain_parameters"]
+    if not isinstance(params, dict):
+        raise BadRequest("explain parameters must be a JSON object")
+    return params
+
+
+def _data(payload: Payload) -> Any:
+    if not payload.tensors:
+        raise CodecError("the request holds no instances")
+    return payload.tensors[0].data
+
+
+def _one_or_all(explanations: list[dict[str, Any]]) -> Response:
+    return _json(explanations[0] if len(explanations) == 1 else {"explanations": explanations})
+
+
+def create_app(settings: ExplainerSettings, core: ExplainerCore) -> FastAPI:
+    """The explainer's public app; the core is started and stopped by the app's lifespan."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        try:
+            await core.start()
+        except Exception as e:
+            core.failure = e  # the CLI reports it and exits non-zero once the server has stopped
+            await core.stop()
+            raise
+        try:
+            yield
+        finally:
+            await core.stop()
+
+    app = FastAPI(title=f"inferwatch explainer ({settings.kind})", lifespan=lifespan)
+    install_error_handler(app)
+    seldon, kserve, v2 = get_codec(SELDON), get_codec(KSERVE_V1), get_codec(V2)
+
+    async def seldon_explain(request: Request) -> Response:
+        body = await _body(request)
+        payload = seldon.decode_request({k: v for k, v in body.items() if k != "parameters"})
+        return _one_or_all(await core.explain(_data(payload), _params(body)))
+
+    app.add_api_route("/api/v1.0/explain", seldon_explain, methods=["POST"])
+    app.add_api_route("/api/v0.1/explain", seldon_explain, methods=["POST"])
+
+    @app.post("/v1/models/{name}:explain")
+    async def kserve_explain(name: str, request: Request) -> Response:
+        body = await _body(request)
+        payload = kserve.decode_request({k: v for k, v in body.items() if k != "parameters"})
+        return _one_or_all(await core.explain(_data(payload), _params(body)))
+
+    @app.post("/v2/models/{name}/infer")
+    async def v2_explain(name: str, request: Request) -> Response:
+        payload = v2.decode_request(await _body(request))
+        params = payload.parameters.get("explain_parameters") or {}
+        if len(payload.tensors) > 1:  # one column per named input
+            data: Any = np.column_stack([np.asarray(t.data).reshape(len(t.data), -1) for t in payload.tensors])
+        else:
+            data = _data(payload)
+        explanations = await core.explain(data, params)
+        texts = [orjson.dumps(e).decode() for e in explanations]
+        out = Tensor("explanation", "BYTES", [len(texts), 1], texts, parameters={"content_type": "str"})
+        response = Payload(V2, "response", [out], id=payload.id, model_name=name)
+        return _json(v2.encode_response(response))
+
+    @app.post("/explain")
+    async def plain_explain(request: Request) -> Response:
+        body = await _body(request)
+        if "instances" not in body:
+            raise BadRequest("body needs 'instances'")
+        return _json({"explanations": await core.explain(body["instances"], _params(body))})
+
+    async def ok() -> dict[str, str]:
+        return {"status": "ok"}
+
+    async def ready() -> Response:
+        return _json({"ready": core.ready}, 200 if core.ready else 503)
+
+    for path in ("/health/ping", "/health/live", "/v2/health/live"):
+        app.add_api_route(path, ok, methods=["GET"])
+    for path in ("/health/status", "/health/ready", "/v2/health/ready", "/v2/models/{name}/ready"):
+        app.add_api_route(path, ready, methods=["GET"])
+    return app
+
+
+def create_explainer_admin_app(core: ExplainerCore) -> FastAPI:
+    """``/metrics`` and health on ``--metrics-port``."""
+
+    def health() -> dict[str, object]:
+        return {"ok": core.ready, "kind": core.kind_name, "model": core.client.url}
+
+    return create_admin_app("inferwatch explainer", core.metrics.registry, health)

@@ -1,0 +1,218 @@
+"""Explainer kinds, chosen from a table: how to build each alibi explainer and how to explain with it.
+
+A *local* kind explains each instance of a request on its own (one explanation per instance); a *global*
+kind explains the request's instances taken together (one explanation per request). Adding a kind is
+one builder function and one row in ``KINDS``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from explainers.reference import Reference
+from inferwatch.errors import ConfigError, UnprocessableEntity
+
+Predictor = Callable[[Any], NDArray[Any]]
+Builder = Callable[[Predictor, Reference | None, dict[str, Any]], Any]
+
+ANCHOR_PARAMS = frozenset(
+    {
+        "threshold",
+        "delta",
+        "tau",
+        "batch_size",
+        "coverage_samples",
+        "beam_size",
+        "stop_on_first",
+        "max_anchor_size",
+        "min_samples_start",
+        "n_covered_ex",
+        "binary_cache_size",
+        "cache_margin",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One explainer kind: its builder, scope and the ``explain`` parameters a request may set."""
+
+    build: Builder
+    scope: Literal["local", "global"]
+    params: frozenset[str]
+    needs_reference: bool = True
+    text: bool = False
+
+
+def _feature_names(ref: Reference | None, options: dict[str, Any]) -> list[str] | None:
+    names = options.get("feature_names") or (ref.feature_names if ref else None)
+    return list(names) if names else None
+
+
+def _ref(ref: Reference | None, kind: str) -> Reference:
+    if ref is None:
+        raise ConfigError(f"{kind} is fitted on reference data: pass --reference FILE or --explainer-dir DIR")
+    return ref
+
+
+def anchor_tabular(predictor: Predictor, ref: Reference | None, options: dict[str, Any]) -> Any:
+    from alibi.explainers import AnchorTabular
+
+    r = _ref(ref, "anchor_tabular")
+    explainer = AnchorTabular(predictor, _feature_names(r, options) or [], seed=options.get("seed"))
+    return explainer.fit(r.X, disc_perc=tuple(options.get("disc_perc", (25, 50, 75))))
+
+
+def anchor_text(predictor: Predictor, ref: Reference | None, options: dict[str, Any]) -> Any:
+    import spacy
+    from alibi.explainers import AnchorText
+
+    nlp = spacy.blank(options.get("language", "en"))
+    strategy = options.get("sampling_strategy", "unknown")
+    return AnchorText(predictor, sampling_strategy=strategy, nlp=nlp, seed=options.get("seed", 0))
+
+
+def kernel_shap(predictor: Predictor, ref: Reference | None, options: dict[str, Any]) -> Any:
+    from alibi.explainers import KernelShap
+
+    r = _ref(ref, "kernel_shap")
+    link = options.get("link", "identity")  # 'logit' divides by zero on exact 0/1 probabilities
+    explainer = KernelShap(predictor, link=link, feature_names=_feature_names(r, options), seed=options.get("seed"))
+    n = int(options.get("n_background_samples", 100))
+    return explainer.fit(r.X, summarise_background=len(r.X) > n, n_background_samples=n)
+
+
+def tree_shap(predictor: Predictor, ref: Reference | None, options: dict[str, Any]) -> Any:
+    import joblib
+    from alibi.explainers import TreeShap
+
+    model_file = options.get("model_file")
+    if not model_file:
+        raise ConfigError("tree_shap explains a white-box model: pass --option model_file=PATH.joblib")
+    if not options.get("trust_artifacts"):
+        raise ConfigError("tree_shap loads a pickled model file: pass --trust-artifacts if you trust it")
+    model = joblib.load(Path(str(model_file)))
+    explainer = TreeShap(
+        model, model_output=options.get("model_output", "raw"), feature_names=_feature_names(ref, options)
+    )
+    return explainer.fit(ref.X if ref is not None else None)
+
+
+def ale(predictor: Predictor, ref: Reference | None, options: dict[str, Any]) -> Any:
+    from alibi.explainers import ALE
+
+    return ALE(predictor, feature_names=_feature_names(ref, options), target_names=options.get("target_names"))
+
+
+def partial_dependence(predictor: Predictor, ref: Reference | None, options: dict[str, Any]) -> Any:
+    from alibi.explainers import PartialDependence
+
+    return PartialDependence(
+        predictor, feature_names=_feature_names(ref, options), target_names=options.get("target_names")
+    )
+
+
+def _labels(predictor: Predictor) -> Predictor:
+    def predict(x: Any) -> NDArray[Any]:
+        out = np.asarray(predictor(x))
+        return out.argmax(axis=1) if out.ndim == 2 else out
+
+    return predict
+
+
+def permutation_importance(predictor: Predictor, ref: Reference | None, options: dict[str, Any]) -> Any:
+    from alibi.explainers import PermutationImportance
+
+    return PermutationImportance(
+        _labels(predictor),
+        score_fns=options.get("score_fns", ["accuracy"]),
+        feature_names=_feature_names(ref, options),
+    )
+
+
+def _unavailable(name: str) -> Builder:
+    def build(predictor: Predictor, ref: Reference | None, options: dict[str, Any]) -> Any:
+        raise ConfigError(
+            f"{name} needs TensorFlow, which is not available here: alibi's TensorFlow extra wants TF < 2.15, "
+            "which conflicts with alibi-detect's; install inferwatch[explain] with alibi[tensorflow] on its own"
+        )
+
+    return build
+
+
+KINDS: dict[str, Kind] = {
+    "anchor_tabular": Kind(anchor_tabular, "local", ANCHOR_PARAMS),
+    "anchor_text": Kind(
+        anchor_text, "local", ANCHOR_PARAMS | {"sample_proba", "n_covered_ex"}, needs_reference=False, text=True
+    ),
+    "kernel_shap": Kind(kernel_shap, "local", frozenset({"nsamples", "l1_reg", "summarise_result", "silent"})),
+    "tree_shap": Kind(
+        tree_shap, "local", frozenset({"interactions", "approximate", "check_additivity"}), needs_reference=False
+    ),
+    "ale": Kind(ale, "global", frozenset({"features", "min_bin_points"}), needs_reference=False),
+    "partial_dependence": Kind(
+        partial_dependence,
+        "global",
+        frozenset({"features", "kind", "percentiles", "grid_resolution"}),
+        needs_reference=False,
+    ),
+    "permutation_importance": Kind(
+        permutation_importance,
+        "global",
+        frozenset({"y", "features", "method", "kind", "n_repeats"}),
+        needs_reference=False,
+    ),
+    "anchor_image": Kind(_unavailable("anchor_image"), "local", frozenset(), needs_reference=False),
+    "integrated_gradients": Kind(_unavailable("integrated_gradients"), "local", frozenset(), needs_reference=False),
+}
+
+DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
+    "tree_shap": {"check_additivity": False},  # needed with a background set (shap 0.43)
+    "kernel_shap": {"silent": True},  # no progress bar per instance on stderr
+    "permutation_importance": {"kind": "difference"},  # 'ratio' divides by a score that can be 0
+}
+
+
+def get_kind(name: str) -> Kind:
+    """The kind called ``name``; ``ConfigError`` lists the known ones."""
+    if name not in KINDS:
+        raise ConfigError(f"unknown explainer kind {name!r}; known: {', '.join(sorted(KINDS))}")
+    return KINDS[name]
+
+
+def check_params(name: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The request's ``explain`` parameters, merged over the kind's defaults; unknown ones are a 422."""
+    allowed = get_kind(name).params
+    unknown = sorted(set(params) - allowed)
+    if unknown:
+        raise UnprocessableEntity(
+            f"unknown parameter(s) for {name}: {', '.join(unknown)}",
+            details={"allowed": sorted(allowed), "received": unknown},
+        )
+    return {**DEFAULT_PARAMS.get(name, {}), **params}
+
+
+def explain(name: str, explainer: Any, X: Any, params: dict[str, Any]) -> list[Any]:
+    """alibi ``Explanation`` objects: one per instance for local kinds, one for the batch for global ones."""
+    kind = get_kind(name)
+    if kind.scope == "global":
+        if name == "permutation_importance":
+            y = params.pop("y", None)
+            if y is None or len(y) != len(X):
+                raise UnprocessableEntity(
+                    "permutation_importance needs one label per instance in parameters.y",
+                    details={"expected": len(X), "received": None if y is None else len(y)},
+                )
+            return [explainer.explain(np.asarray(X), np.asarray(y), **params)]
+        return [explainer.explain(np.asarray(X), **params)]
+    if kind.text:
+        return [explainer.explain(str(x), **params) for x in X]
+    if name in ("kernel_shap", "tree_shap"):
+        return [explainer.explain(np.asarray(x).reshape(1, -1), **params) for x in X]
+    return [explainer.explain(np.asarray(x), **params) for x in X]
