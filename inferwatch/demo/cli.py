@@ -12,6 +12,7 @@ import aiohttp
 import orjson
 
 from inferwatch.audit import open_store
+from inferwatch.demo.detectors import DRIFT_WINDOW, DemoDetectors, start_detectors
 from inferwatch.errors import ConfigError
 from inferwatch.records import InferenceRecord
 from inferwatch.serve import run as serve
@@ -47,9 +48,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     p.add_argument("--store", help="store URI (default: the embedded store, $INFERWATCH_HOME/inferwatch.db)")
     p.add_argument("--self-test", action="store_true", help="send the example requests, show the audit, exit")
+    p.add_argument(
+        "--detector-port",
+        type=int,
+        default=9101,
+        help="first of 4 ports: outlier detector, its metrics, drift detector, its metrics (default 9101-9104)",
+    )
+    p.add_argument("--no-detectors", action="store_true", help="run without the outlier and drift detectors")
 
 
-def instructions(port: int, metrics_port: int, store: str) -> str:
+def instructions(port: int, metrics_port: int, store: str, dets: DemoDetectors) -> str:
     base = f"http://localhost:{port}"
     store_flag = "" if store == common().default_store_uri else f" --store {store}"
     return f"""
@@ -65,8 +73,20 @@ See what was recorded (request and response paired):
   inferwatch audit{store_flag} --model iris --since 10m -v
 
 Logger metrics: curl http://localhost:{metrics_port}/metrics
+{_detector_lines(dets)}
 Stop with Ctrl-C.
 """
+
+
+def _detector_lines(dets: DemoDetectors) -> str:
+    if not dets.metrics_urls:
+        return dets.note
+    return (
+        "Every request also goes to an outlier detector (IForest) and a drift detector (KS, windows of "
+        f"{DRIFT_WINDOW} instances):\n"
+        f"  curl -s {dets.metrics_urls['outlier']} | grep seldon_metric_outlier\n"
+        f"  curl -s {dets.metrics_urls['drift']} | grep seldon_metric_drift"
+    )
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
@@ -75,12 +95,13 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     store = args.store or common().default_store_uri
     model = train_iris()
+    dets = DemoDetectors() if args.no_detectors else start_detectors(common().home / "demo", args.detector_port)
     settings = LoggerSettings(
         upstream=f"http://127.0.0.1:{args.model_port}",
         host=args.host,
         port=args.port,
         metrics_port=args.metrics_port,
-        sink=[store],
+        sink=[store, *dets.sinks],
         linger_ms=10,
     )
     service = LoggerService(settings)
@@ -88,11 +109,11 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     result = {"ok": True}
 
     async def when_started() -> bool:
-        out.write(instructions(args.port, args.metrics_port, store))
+        out.write(instructions(args.port, args.metrics_port, store, dets))
         out.flush()
         if not args.self_test:
             return False
-        result["ok"] = await self_test(args.port, store, out)
+        result["ok"] = await self_test(args.port, store, out) and await detectors_saw_traffic(dets, out)
         return True
 
     try:
@@ -102,13 +123,36 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
             args.port,
             create_logger_admin_app(service),
             args.metrics_port,
-            side=[(create_model_app(model), "127.0.0.1", args.model_port)],
+            side=[(create_model_app(model), "127.0.0.1", args.model_port), *dets.sides],
             when_started=when_started,
             proxy=True,
         )
     finally:
         service.stop()
     return 0 if result["ok"] else 1
+
+
+async def detectors_saw_traffic(dets: DemoDetectors, out: TextIO, instances: int = 3) -> bool:
+    """The self-test's requests (3 instances) reached both detectors: show their metrics."""
+    if not dets.metrics_urls:
+        return True
+    async with aiohttp.ClientSession() as http:
+        for name, url in dets.metrics_urls.items():
+            want = f'inferwatch_detector_instances_total{{detector_type="{name}"}} {float(instances)}'
+            for _ in range(100):
+                async with http.get(url) as r:
+                    text = await r.text()
+                if want in text:
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                logging.getLogger("inferwatch.demo").error("the %s detector did not see the requests", name)
+                return False
+            out.write(f"\n{name} detector ({url}):\n")
+            for line in text.splitlines():
+                if line.startswith(("seldon_metric_", "inferwatch_detector_instances_total")):
+                    out.write(f"  {line}\n")
+    return True
 
 
 def summary(r: InferenceRecord) -> dict[str, Any]:

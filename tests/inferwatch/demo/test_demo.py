@@ -30,7 +30,14 @@ def test_demo_serves_the_seed_curl_and_audit_shows_the_paired_record(tmp_path: P
     log = (tmp_path / "demo.log").open("w")
     proc = subprocess.Popen(
         _inferwatch(
-            "demo", "--port", str(port), "--model-port", str(model_port), "--metrics-port", str(metrics_port)
+            "demo",
+            "--port",
+            str(port),
+            "--model-port",
+            str(model_port),
+            "--metrics-port",
+            str(metrics_port),
+            "--no-detectors",
         ),
         env=_env(tmp_path),
         stdout=log,
@@ -88,7 +95,16 @@ def test_demo_self_test_exits_zero(tmp_path: Path) -> None:
     ports = [str(free_port()) for _ in range(3)]
     out = subprocess.run(
         _inferwatch(
-            "demo", "--self-test", "--port", ports[0], "--model-port", ports[1], "--metrics-port", ports[2]
+            "demo",
+            "--self-test",
+            "--port",
+            ports[0],
+            "--model-port",
+            ports[1],
+            "--metrics-port",
+            ports[2],
+            "--detector-port",
+            str(free_port()),
         ),
         env=_env(tmp_path),
         capture_output=True,
@@ -97,6 +113,9 @@ def test_demo_self_test_exits_zero(tmp_path: Path) -> None:
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "Recorded:" in out.stdout and '"instances"' in out.stdout
+    # the requests also reached the outlier and drift detectors, whose metrics are printed
+    assert 'inferwatch_detector_instances_total{detector_type="outlier"} 3.0' in out.stdout
+    assert 'inferwatch_detector_instances_total{detector_type="drift"} 3.0' in out.stdout
 
 
 def test_audit_without_a_store_says_what_to_do(tmp_path: Path) -> None:

@@ -1,0 +1,74 @@
+"""The demo's detectors: an IForest outlier detector and a KS drift detector fitted on iris at start-up,
+served beside the model and fed by the logger through ``cloudevents+http`` sinks (the way a
+SeldonDeployment's ``logger.url`` feeds an alibi-detect server). Needs the ``[detect]`` extra (BSL-1.1)."""
+
+from __future__ import annotations
+
+import csv
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from inferwatch.serve import Side
+
+log = logging.getLogger("inferwatch.demo")
+
+FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+DRIFT_WINDOW = 20
+
+
+@dataclass
+class DemoDetectors:
+    """Apps to serve beside the model, the sinks that feed them, and what to tell the user."""
+
+    sides: list[Side] = field(default_factory=list)
+    sinks: list[str] = field(default_factory=list)
+    metrics_urls: dict[str, str] = field(default_factory=dict)
+    note: str = ""
+
+
+def start_detectors(workdir: Path, base_port: int) -> DemoDetectors:
+    """Fit (once per work dir) and build both detectors on ports ``base_port`` .. ``base_port + 3``."""
+    try:
+        import alibi_detect  # noqa: F401
+    except ImportError:
+        return DemoDetectors(note="detectors skipped: install the BSL-1.1 extra with pip install 'inferwatch[detect]'")
+    from detectors.app import create_app, create_detector_admin_app
+    from detectors.core import DetectorCore
+    from detectors.fit import fit_detector
+    from detectors.settings import DetectorSettings
+
+    reference = workdir / "iris-reference.csv"
+    _write_reference(reference)
+    out = DemoDetectors()
+    for i, (name, kind, options) in enumerate((("outlier", "iforest", {}), ("drift", "ks", {"p_val": 0.05}))):
+        port = base_port + 2 * i
+        directory = workdir / name
+        if not directory.exists():
+            fit_detector(kind, reference, directory, feature_names=FEATURES, options=options)
+        settings = DetectorSettings(
+            detector=directory,
+            trust_artifacts=True,  # fitted by this demo a moment ago
+            host="127.0.0.1",
+            port=port,
+            metrics_port=port + 1,
+            model_name=f"iris-{name}",
+            batch_size=DRIFT_WINDOW,
+            state_dir=workdir / "state" / name,
+        )
+        core = DetectorCore(settings)
+        out.sides.append((create_app(settings, core), "127.0.0.1", port))
+        out.sides.append((create_detector_admin_app(core), "127.0.0.1", port + 1))
+        out.sinks.append(f"cloudevents+http://127.0.0.1:{port}/")
+        out.metrics_urls[name] = f"http://localhost:{port + 1}/metrics"
+    return out
+
+
+def _write_reference(path: Path) -> None:
+    from sklearn.datasets import load_iris
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(FEATURES)
+        w.writerows(load_iris().data.tolist())
