@@ -77,8 +77,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     level = (args.log_level or "INFO").upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if level != "DEBUG":  # alibi-detect logs every config field it resolves at INFO
-        for chatty in ("alibi_detect", "alibi", "transformers"):
+        for chatty in ("alibi_detect", "alibi"):
             logging.getLogger(chatty).setLevel(logging.WARNING)
+        logging.getLogger("transformers").setLevel(logging.ERROR)  # "None of PyTorch ... found" via alibi
     try:
         return _load(args.command).run(args)
     except ConfigError as e:

@@ -13,6 +13,8 @@ import orjson
 
 from inferwatch.audit import open_store
 from inferwatch.demo.detectors import DRIFT_WINDOW, DemoDetectors, start_detectors
+from inferwatch.demo.explainer import DemoExplainer, start_explainer
+from inferwatch.demo.model_server import write_iris_reference
 from inferwatch.errors import ConfigError
 from inferwatch.records import InferenceRecord
 from inferwatch.serve import run as serve
@@ -55,9 +57,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="first of 4 ports: outlier detector, its metrics, drift detector, its metrics (default 9101-9104)",
     )
     p.add_argument("--no-detectors", action="store_true", help="run without the outlier and drift detectors")
+    p.add_argument(
+        "--explainer-port", type=int, default=9105, help="AnchorTabular explainer port, its metrics on the next (9105)"
+    )
+    p.add_argument("--no-explainer", action="store_true", help="run without the explainer")
 
 
-def instructions(port: int, metrics_port: int, store: str, dets: DemoDetectors) -> str:
+def instructions(port: int, metrics_port: int, store: str, dets: DemoDetectors, expl: DemoExplainer) -> str:
     base = f"http://localhost:{port}"
     store_flag = "" if store == common().default_store_uri else f" --store {store}"
     return f"""
@@ -74,8 +80,18 @@ See what was recorded (request and response paired):
 
 Logger metrics: curl http://localhost:{metrics_port}/metrics
 {_detector_lines(dets)}
+{_explainer_lines(expl)}
 Stop with Ctrl-C.
 """
+
+
+def _explainer_lines(expl: DemoExplainer) -> str:
+    if not expl.url:
+        return expl.note
+    return (
+        "Why did the model say that? An AnchorTabular explanation of the same instance:\n"
+        f"  curl -X POST {expl.url}/api/v1.0/explain -H 'Content-Type: application/json' -d '{SELDON_BODY}'"
+    )
 
 
 def _detector_lines(dets: DemoDetectors) -> str:
@@ -95,7 +111,10 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     store = args.store or common().default_store_uri
     model = train_iris()
-    dets = DemoDetectors() if args.no_detectors else start_detectors(common().home / "demo", args.detector_port)
+    workdir = common().home / "demo"
+    reference = write_iris_reference(workdir / "iris-reference.csv")
+    dets = DemoDetectors() if args.no_detectors else start_detectors(workdir, reference, args.detector_port)
+    expl = DemoExplainer() if args.no_explainer else start_explainer(reference, args.model_port, args.explainer_port)
     settings = LoggerSettings(
         upstream=f"http://127.0.0.1:{args.model_port}",
         host=args.host,
@@ -109,11 +128,15 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     result = {"ok": True}
 
     async def when_started() -> bool:
-        out.write(instructions(args.port, args.metrics_port, store, dets))
+        out.write(instructions(args.port, args.metrics_port, store, dets, expl))
         out.flush()
         if not args.self_test:
             return False
-        result["ok"] = await self_test(args.port, store, out) and await detectors_saw_traffic(dets, out)
+        result["ok"] = (
+            await self_test(args.port, store, out)
+            and await detectors_saw_traffic(dets, out)
+            and await explains(expl, out)
+        )
         return True
 
     try:
@@ -123,13 +146,26 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
             args.port,
             create_logger_admin_app(service),
             args.metrics_port,
-            side=[(create_model_app(model), "127.0.0.1", args.model_port), *dets.sides],
+            side=[(create_model_app(model), "127.0.0.1", args.model_port), *dets.sides, *expl.sides],
             when_started=when_started,
             proxy=True,
         )
     finally:
         service.stop()
     return 0 if result["ok"] else 1
+
+
+async def explains(expl: DemoExplainer, out: TextIO) -> bool:
+    """The explainer answers the seed instance with an anchor."""
+    if not expl.url:
+        return True
+    async with aiohttp.ClientSession() as http:
+        url = expl.url.replace("localhost", "127.0.0.1") + "/api/v1.0/explain"
+        async with http.post(url, data=SELDON_BODY, headers={"Content-Type": "application/json"}) as r:
+            body = await r.json(content_type=None)
+    anchor = body.get("data", {}).get("anchor") if isinstance(body, dict) else None
+    out.write(f"\nPOST /api/v1.0/explain -> {r.status} anchor={anchor}\n")
+    return r.status == 200 and bool(anchor)
 
 
 async def detectors_saw_traffic(dets: DemoDetectors, out: TextIO, instances: int = 3) -> bool:

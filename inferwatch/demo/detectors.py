@@ -4,16 +4,15 @@ SeldonDeployment's ``logger.url`` feeds an alibi-detect server). Needs the ``[de
 
 from __future__ import annotations
 
-import csv
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from inferwatch.demo.model_server import FEATURES
 from inferwatch.serve import Side
 
 log = logging.getLogger("inferwatch.demo")
 
-FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 DRIFT_WINDOW = 20
 
 
@@ -27,7 +26,7 @@ class DemoDetectors:
     note: str = ""
 
 
-def start_detectors(workdir: Path, base_port: int) -> DemoDetectors:
+def start_detectors(workdir: Path, reference: Path, base_port: int) -> DemoDetectors:
     """Fit (once per work dir) and build both detectors on ports ``base_port`` .. ``base_port + 3``."""
     try:
         import alibi_detect  # noqa: F401
@@ -38,8 +37,6 @@ def start_detectors(workdir: Path, base_port: int) -> DemoDetectors:
     from detectors.fit import fit_detector
     from detectors.settings import DetectorSettings
 
-    reference = workdir / "iris-reference.csv"
-    _write_reference(reference)
     out = DemoDetectors()
     for i, (name, kind, options) in enumerate((("outlier", "iforest", {}), ("drift", "ks", {"p_val": 0.05}))):
         port = base_port + 2 * i
@@ -62,13 +59,3 @@ def start_detectors(workdir: Path, base_port: int) -> DemoDetectors:
         out.sinks.append(f"cloudevents+http://127.0.0.1:{port}/")
         out.metrics_urls[name] = f"http://localhost:{port + 1}/metrics"
     return out
-
-
-def _write_reference(path: Path) -> None:
-    from sklearn.datasets import load_iris
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(FEATURES)
-        w.writerows(load_iris().data.tolist())

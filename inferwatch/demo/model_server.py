@@ -7,8 +7,10 @@ Routes: ``POST /api/v1.0/predictions`` and ``/predict`` (Seldon), ``POST /v2/mod
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -51,6 +53,18 @@ def train_iris() -> IrisModel:
     data = load_iris()
     model = LogisticRegression(max_iter=500).fit(data.data, data.target)
     return IrisModel(model, [str(n) for n in data.target_names])
+
+
+def write_iris_reference(path: Path) -> Path:
+    """iris's 150 instances as CSV with a header of ``FEATURES``: reference data for detectors and explainers."""
+    from sklearn.datasets import load_iris
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(FEATURES)
+        w.writerows(load_iris().data.tolist())
+    return path
 
 
 def features(payload: Payload) -> NDArray[np.float64]:

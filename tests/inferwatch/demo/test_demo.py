@@ -38,6 +38,7 @@ def test_demo_serves_the_seed_curl_and_audit_shows_the_paired_record(tmp_path: P
             "--metrics-port",
             str(metrics_port),
             "--no-detectors",
+            "--no-explainer",
         ),
         env=_env(tmp_path),
         stdout=log,
@@ -105,6 +106,8 @@ def test_demo_self_test_exits_zero(tmp_path: Path) -> None:
             ports[2],
             "--detector-port",
             str(free_port()),
+            "--explainer-port",
+            str(free_port()),
         ),
         env=_env(tmp_path),
         capture_output=True,
@@ -116,6 +119,8 @@ def test_demo_self_test_exits_zero(tmp_path: Path) -> None:
     # the requests also reached the outlier and drift detectors, whose metrics are printed
     assert 'inferwatch_detector_instances_total{detector_type="outlier"} 3.0' in out.stdout
     assert 'inferwatch_detector_instances_total{detector_type="drift"} 3.0' in out.stdout
+    # and the explainer answered the seed instance with an anchor
+    assert "POST /api/v1.0/explain -> 200 anchor=['petal" in out.stdout
 
 
 def test_audit_without_a_store_says_what_to_do(tmp_path: Path) -> None:
