@@ -179,8 +179,10 @@ class SinkWorker:
                     self._deliver(batch)
             elif not stop and self._spilling:
                 self._replay_batch()
-        while self._spilling and time.monotonic() < self._deadline and self._replay_batch():
-            pass
+        # shutting down: keep replaying (and probing a refusing sink) until the spool is empty or time is up
+        while self._spilling and time.monotonic() < self._deadline:
+            if not self._replay_batch():
+                time.sleep(max(0.0, min(self._probe, self._deadline - time.monotonic())))
         self.commit()
         if self._backlog is not None:
             left = self._backlog.records
