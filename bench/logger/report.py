@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from bench.logger.measure import Measurement
 from bench.logger.stats import Verdict, median, paired_added, ratio, relative_change
-from bench.logger.variants import BASELINE, REFERENCE
+from bench.logger.variants import BASELINE, KAFKA_CLIENTS, REFERENCE
 
 P50_LIMIT = 2.0
 """Logger-added p50 at most this many times nginx-added p50."""
@@ -84,7 +84,7 @@ def aggregate(measurements: Sequence[Measurement]) -> list[Row]:
                 lost=sum(max(0, m.requests - (m.logged or 0)) for m in ms) if logs_at_all else 0,
             )
         )
-    order = {v: i for i, v in enumerate((BASELINE, REFERENCE, SINKS_OFF, "logger-sqlite", SINKS_ON))}
+    order = {v: i for i, v in enumerate((BASELINE, REFERENCE, SINKS_OFF, "logger-sqlite", *KAFKA_CLIENTS))}
     rows.sort(key=lambda r: (r.upstream, r.concurrency, order.get(r.variant, 99)))
     return rows
 
@@ -104,7 +104,7 @@ def verdicts(rows: Sequence[Row]) -> list[Verdict]:
                 out.append(
                     Verdict("added p99 / nginx added p99", scope, ratio(r.added_p99_ms, ng.added_p99_ms), P99_LIMIT)
                 )
-        if r.variant == SINKS_ON:
+        if r.variant in KAFKA_CLIENTS:  # both network sinks on (SINKS_ON, or it with confluent-kafka)
             off = by.get((r.upstream, r.concurrency, SINKS_OFF))
             if off is not None:
                 change = abs(relative_change(r.p99_ms, off.p99_ms))
@@ -121,13 +121,13 @@ def _f(v: float, fmt: str) -> str:
 def table(rows: Sequence[Row]) -> str:
     """A fixed-width table of the medians."""
     head = (
-        f"{'upstream':<8} {'c':>3} {'variant':<16} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'upstream':<8} {'c':>3} {'variant':<25} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
         f"{'+p50 ms':>8} {'+p99 ms':>8} {'cpu us/req':>10} {'logged/cpu-s':>12} {'err':>4} {'lost':>5}"
     )
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(
-            f"{r.upstream:<8} {r.concurrency:>3} {r.variant:<16} {_f(r.rps, ',.0f'):>8} {_f(r.p50_ms, '.3f'):>8} "
+            f"{r.upstream:<8} {r.concurrency:>3} {r.variant:<25} {_f(r.rps, ',.0f'):>8} {_f(r.p50_ms, '.3f'):>8} "
             f"{_f(r.p99_ms, '.3f'):>8} {_f(r.added_p50_ms, '+.3f'):>8} {_f(r.added_p99_ms, '+.3f'):>8} "
             f"{_f(r.cpu_us_per_request, '.0f'):>10} {_f(r.logged_per_cpu_s, ',.0f'):>12} {r.errors:>4} {r.lost:>5}"
         )

@@ -27,7 +27,7 @@ from typing import Any
 from bench.logger import report, wrk
 from bench.logger.measure import Measurement, measure
 from bench.logger.procs import Processes, free_port
-from bench.logger.variants import LOGGER_VARIANTS, VARIANTS, Target, logger_sinks, start_targets
+from bench.logger.variants import KAFKA_CLIENTS, LOGGER_VARIANTS, VARIANTS, Target, logger_sinks, start_targets
 
 log = logging.getLogger("bench.logger")
 
@@ -48,6 +48,7 @@ Variants (the path a request takes):
   logger-sqlite    client -> logger --sink sqlite:///... -> model  (the embedded default sink)
   logger-kafka-es  client -> logger --sink kafka://... --sink elasticsearch://... -> model
                    (real Kafka and Elasticsearch from the dev stack, started and stopped by this run)
+  logger-kafka-es-confluent  the same, the Kafka sink on confluent-kafka (client=confluent) instead of kafka-python
 
 Load: wrk (Debian package), a closed loop of C keep-alive connections POSTing a one-row Seldon v1
 request to /api/v1.0/predictions for --duration seconds. Latency percentiles come from wrk's histogram.
@@ -74,7 +75,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--variants",
         default=None,
-        help=f"comma-separated variants (default all: {','.join(VARIANTS)}; --quick leaves out logger-kafka-es)",
+        help=f"comma-separated variants (default all: {','.join(VARIANTS)}; --quick leaves out logger-kafka-es*)",
     )
     p.add_argument("--warmup", type=int, default=2, help="seconds of unrecorded load per target first (default 2)")
     p.add_argument("--threads", type=int, default=1, help="wrk threads (default 1: leaves the cores to the servers)")
@@ -97,7 +98,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.quick:
         args.duration, args.repetitions, args.warmup = 2, 1, 1
     if args.variants is None:
-        args.variants = ",".join(v for v in VARIANTS if not (args.quick and v == "logger-kafka-es"))
+        args.variants = ",".join(v for v in VARIANTS if not (args.quick and v in KAFKA_CLIENTS))
     return args
 
 
@@ -134,8 +135,8 @@ def sigterm_as_interrupt() -> Iterator[None]:
             signal.signal(s, handler)
 
 
-def sinks_on_unavailable() -> str | None:
-    """Why the Kafka+Elasticsearch variant cannot run, or None if it can."""
+def sinks_on_unavailable(client: str = "kafka-python") -> str | None:
+    """Why a Kafka+Elasticsearch variant (Kafka sink on ``client``) cannot run, or None if it can."""
     try:
         from inferwatch.sinks import SINKS, open_sink  # noqa: F401
     except ImportError as e:
@@ -151,6 +152,13 @@ def sinks_on_unavailable() -> str | None:
             importlib.import_module(module)
         except ImportError as e:
             return f"the {scheme} sink cannot be imported ({e}); pip install 'inferwatch[{scheme}]'"
+    from inferwatch.errors import ConfigError
+    from inferwatch.sinks.kafka import load_producer
+
+    try:
+        load_producer(client)
+    except ConfigError as e:
+        return str(e)
     return None
 
 
@@ -208,7 +216,7 @@ def run_upstream(
                     cpu = f" cpu {m.cpu_us_per_request:.0f} us/req" if m.cpu_us_per_request is not None else ""
                     logged = f" logged {m.logged}/{m.requests}" if m.logged is not None else ""
                     progress(
-                        f"[{kind} {step}/{steps}] rep {rep + 1} c={c} {t.variant:<16} {m.rps:8,.0f} req/s "
+                        f"[{kind} {step}/{steps}] rep {rep + 1} c={c} {t.variant:<25} {m.rps:8,.0f} req/s "
                         f"p50 {m.p50_ms:.3f} ms p99 {m.p99_ms:.3f} ms{cpu}{logged}"
                         + (f" ERRORS {m.errors}" if m.errors else "")
                     )
@@ -253,17 +261,18 @@ def main(argv: list[str] | None = None) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     ensure_commands({"wrk": "wrk", "nginx": "nginx"}, workdir / "apt.log")
     skipped: dict[str, str] = {}
-    if "logger-kafka-es" in variants and (why := sinks_on_unavailable()):
-        progress(f"SKIP logger-kafka-es: {why}")
-        skipped["logger-kafka-es"] = why
-        variants.remove("logger-kafka-es")
+    for variant in [v for v in variants if v in KAFKA_CLIENTS]:
+        if why := sinks_on_unavailable(KAFKA_CLIENTS[variant]):
+            progress(f"SKIP {variant}: {why}")
+            skipped[variant] = why
+            variants.remove(variant)
     start_load = machine()
     t0 = time.monotonic()
     measurements: list[Measurement] = []
     try:
         with sigterm_as_interrupt(), contextlib.ExitStack() as es:
             stack = None
-            if "logger-kafka-es" in variants:
+            if any(v in KAFKA_CLIENTS for v in variants):
                 stack = es.enter_context(dev_stack(workdir, args.kafka_port, args.es_port))
             for kind in upstreams:
                 measurements += run_upstream(kind, args, variants, workdir, stack)

@@ -3,7 +3,8 @@
 ``direct``: straight to the model server. ``nginx``: through nginx. ``logger-off``: through the logger with
 ``--sample-rate 0`` (proxies, logs nothing: the proxy cost alone). ``logger-sqlite``: the logger with its
 embedded default sink. ``logger-kafka-es``: the logger with the Kafka and Elasticsearch sinks on the dev
-stack's real servers.
+stack's real servers; ``logger-kafka-es-confluent``: the same with the Kafka sink on confluent-kafka
+(``client=confluent``, librdkafka) instead of kafka-python.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from bench.logger import nginx
 from bench.logger.procs import Proc, Processes, free_port
 
-VARIANTS = ("direct", "nginx", "logger-off", "logger-sqlite", "logger-kafka-es")
+VARIANTS = ("direct", "nginx", "logger-off", "logger-sqlite", "logger-kafka-es", "logger-kafka-es-confluent")
+KAFKA_CLIENTS = {"logger-kafka-es": "kafka-python", "logger-kafka-es-confluent": "confluent"}
+"""Variants with both network sinks on (they need the dev stack) → the Kafka sink's ``client=``."""
 LOGGER_VARIANTS = tuple(v for v in VARIANTS if v.startswith("logger-"))
 BASELINE, REFERENCE = "direct", "nginx"
 
@@ -74,10 +77,11 @@ def delivery_counts(metrics_port: int) -> DeliveryCounts:
 
 def logger_sinks(variant: str, home: Path, kafka: str | None, elasticsearch: str | None) -> list[str]:
     """The ``--sink`` URIs of a logger variant."""
-    if variant == "logger-kafka-es":
+    if variant in KAFKA_CLIENTS:
         if kafka is None or elasticsearch is None:
-            raise ValueError("logger-kafka-es needs the Kafka and Elasticsearch addresses")
-        return [f"kafka://{kafka}?topic=bench.logger.records", f"elasticsearch://{elasticsearch}"]
+            raise ValueError(f"{variant} needs the Kafka and Elasticsearch addresses")
+        kafka_uri = f"kafka://{kafka}?topic=bench.logger.records&client={KAFKA_CLIENTS[variant]}"
+        return [kafka_uri, f"elasticsearch://{elasticsearch}"]
     return [f"sqlite:///{home / 'bench.db'}"]
 
 

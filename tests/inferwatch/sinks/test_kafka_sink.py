@@ -24,6 +24,7 @@ from inferwatch.sinks.kafka import KafkaSink, KafkaSinkConfig, message_headers, 
 from tests.inferwatch.sinks.sink_records import batch, golden
 
 needs_broker = pytest.mark.kafka
+CLIENTS = ("kafka-python", "confluent")  # ?client=; confluent-only cases: test_kafka_confluent_sink.py
 
 
 def consume(bootstrap: str, topic: str, expected: int, timeout: float = 30.0) -> list[Any]:
@@ -165,8 +166,9 @@ def _closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_dead_broker_at_start_is_a_retriable_write_error() -> None:
-    sink = open_sink(f"kafka://127.0.0.1:{_closed_port()}?timeout=1")  # must not connect here
+@pytest.mark.parametrize("client", CLIENTS)
+def test_dead_broker_at_start_is_a_retriable_write_error(client: str) -> None:
+    sink = open_sink(f"kafka://127.0.0.1:{_closed_port()}?timeout=1&client={client}")  # must not connect here
     assert not sink.health().ok
     start = time.monotonic()
     with pytest.raises(SinkError) as err:
@@ -183,10 +185,12 @@ def test_dead_broker_at_start_is_a_retriable_write_error() -> None:
 
 @needs_broker
 @pytest.mark.parametrize("compression", ["gzip", "lz4", "zstd", "none"])
+@pytest.mark.parametrize("client", CLIENTS)
 def test_happy_path_messages_keys_headers(
-    kafka_bootstrap: str, topic_prefix: str, sinks: list[KafkaSink], compression: str
+    kafka_bootstrap: str, topic_prefix: str, sinks: list[KafkaSink], compression: str, client: str
 ) -> None:
-    sink = make_sink(kafka_bootstrap, topic_prefix + ".{namespace}.{deployment}", compression=compression)
+    topic = topic_prefix + ".{namespace}.{deployment}"
+    sink = make_sink(kafka_bootstrap, topic, compression=compression, client=client)
     sinks.append(sink)
     records = [
         *batch(3, prefix="ndarray"),  # two instances each
@@ -256,12 +260,13 @@ def test_retry_after_partial_failure_sends_only_what_was_not_acknowledged(
 
 
 @needs_broker
+@pytest.mark.parametrize("client", CLIENTS)
 def test_replay_is_at_least_once_and_keyed_by_request_id(
-    kafka_bootstrap: str, topic_prefix: str, sinks: list[KafkaSink]
+    kafka_bootstrap: str, topic_prefix: str, sinks: list[KafkaSink], client: str
 ) -> None:
     records = batch(10)
     for _ in range(2):  # a process restart replaying its spool: a new producer, the same records
-        sink = make_sink(kafka_bootstrap, topic_prefix)
+        sink = make_sink(kafka_bootstrap, topic_prefix, client=client)
         sinks.append(sink)
         sink.write(records)
         sink.close()
@@ -275,10 +280,11 @@ def test_replay_is_at_least_once_and_keyed_by_request_id(
 
 
 @needs_broker
+@pytest.mark.parametrize("client", CLIENTS)
 def test_oversized_record_is_rejected_without_retry(
-    kafka_bootstrap: str, topic_prefix: str, sinks: list[KafkaSink]
+    kafka_bootstrap: str, topic_prefix: str, sinks: list[KafkaSink], client: str
 ) -> None:
-    sink = make_sink(kafka_bootstrap, topic_prefix, max_request_size="1024")
+    sink = make_sink(kafka_bootstrap, topic_prefix, max_request_size="1024", client=client)
     sinks.append(sink)
     big = golden("seldon_ndarray", request_id="big")
     assert len(orjson.dumps(big.to_dict())) > 1024

@@ -12,9 +12,7 @@ T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
 def _rec(i: int, model: str = "iris", flags: list[str] | None = None) -> InferenceRecord:
-    return InferenceRecord(
-        id=f"id-{i}", received_at=T0 + timedelta(seconds=i), model_name=model, flags=flags or []
-    )
+    return InferenceRecord(id=f"id-{i}", received_at=T0 + timedelta(seconds=i), model_name=model, flags=flags or [])
 
 
 def test_write_is_idempotent_and_queryable(tmp_path: Path) -> None:
