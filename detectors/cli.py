@@ -15,6 +15,7 @@ Fit a detector from reference data, or serve any detector saved by alibi-detect.
 
   inferwatch detector fit --kind ks --reference ref.csv --out DIR [--option p_val=0.01]
   inferwatch detector serve --detector DIR --port 8080 [--batch-size 100] [--window-seconds 60]
+  inferwatch detector consume --detector DIR --bootstrap HOST:PORT --topic TOPIC [--group G]
 
 Kinds: {", ".join(k for k, v in KINDS.items() if not v.needs_tf)}.
 Need the TensorFlow extra (not in this version): {", ".join(k for k, v in KINDS.items() if v.needs_tf)}.
@@ -26,6 +27,9 @@ Served on one port: Seldon graph component (/predict, /api/v1.0/predictions, /tr
 /v2/models/NAME/infer) and CloudEvents (POST /, answered with Ce-Type io.seldon.serving.inference.outlier|drift).
 Drift detectors answer {{"data": {{"pending": true, ...}}}} until --batch-size instances or --window-seconds
 have passed; the pending window is kept on disk (--state-dir). Metrics on --metrics-port /metrics.
+'consume' reads the logger's Kafka topic of paired records in a consumer group, runs each record's request
+instances through the detector and commits after processing (at-least-once); unusable records are counted
+(inferwatch_consumer_records_total{{outcome="unusable"}}) and skipped. Its metrics are on --metrics-port.
 Every serve flag has an environment variable INFERWATCH_DETECTOR_<FLAG>; flags win.
 """
 
@@ -53,6 +57,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     serve.add_argument("--event-type", help="Ce-Type of answers (default io.seldon.serving.inference.<type>)")
     serve.add_argument("--event-source", help="Ce-Source of answers")
     serve.add_argument("--reply-url", help="also POST each CloudEvent answer here")
+    consume = sub.add_parser("consume", help="run a detector on the logger's Kafka topic of records")
+    consume.add_argument("--detector", type=Path, help="directory written by save_detector or 'detector fit'")
+    consume.add_argument("--trust-artifacts", action="store_true", default=None, help="allow dill/joblib files")
+    consume.add_argument("--bootstrap", required=True, help="Kafka bootstrap servers, HOST:PORT[,HOST:PORT]")
+    consume.add_argument("--topic", required=True, help="the logger's records topic (kafka:// sink)")
+    consume.add_argument("--group", default="inferwatch-detector", help="consumer group (default inferwatch-detector)")
+    consume.add_argument("--host", help="interface of the metrics/health server (default 0.0.0.0)")
+    consume.add_argument("--metrics-port", type=int, help="metrics/health port (default 8082)")
+    consume.add_argument("--batch-size", type=int, help="drift window size in instances (default 1000)")
+    consume.add_argument("--window-seconds", type=float, help="drift window duration (default: count only)")
+    consume.add_argument("--state-dir", type=Path, help="pending-window directory (default $INFERWATCH_HOME/...)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -68,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
         )
         return 0
+    if args.detector_command == "consume":
+        return _consume(args)
     return _serve(args)
 
 
@@ -88,4 +105,41 @@ def _serve(args: argparse.Namespace) -> int:
         create_detector_admin_app(core),
         settings.metrics_port,
     )
+    return 0
+
+
+def _consume(args: argparse.Namespace) -> int:
+    import threading
+
+    from kafka import KafkaConsumer
+
+    from consumers.detect import RecordDetector
+    from detectors.app import create_detector_admin_app
+    from detectors.core import DetectorCore
+    from detectors.settings import DetectorSettings
+    from inferwatch.serve import run as serve
+
+    settings = from_cli(DetectorSettings, args)
+    core = DetectorCore(settings)
+    consumer = KafkaConsumer(
+        args.topic,
+        bootstrap_servers=args.bootstrap.split(","),
+        group_id=args.group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    stop = threading.Event()
+    worker = threading.Thread(
+        target=RecordDetector(core).consume, args=(consumer,), kwargs={"stop": stop}, name="consume", daemon=True
+    )
+    logging.getLogger("inferwatch.detectors").info(
+        "%s detector from %s consuming %s (group %s)", core.detector_type, settings.detector, args.topic, args.group
+    )
+    worker.start()
+    try:
+        serve(create_detector_admin_app(core), settings.host, settings.metrics_port)
+    finally:
+        stop.set()
+        worker.join(30)
+        consumer.close()
     return 0
