@@ -134,19 +134,6 @@ def test_librdkafka_errors_keep_their_retry_class(code: int, kind: type, retriab
     assert (bool(getattr(e, "retriable", False)) or isinstance(e, KafkaTimeoutError)) == retriable
 
 
-def test_dead_broker_at_start_is_a_retriable_write_error() -> None:
-    sink = open_sink(f"kafka://127.0.0.1:{_closed_port()}?timeout=1&client=confluent")  # must not connect here
-    assert not sink.health().ok
-    start = time.monotonic()
-    with pytest.raises(SinkError) as err:
-        sink.write(batch(3))
-    assert err.value.retriable
-    assert time.monotonic() - start < 15
-    health = sink.health()
-    assert not health.ok and "cannot connect" in health.detail
-    sink.close()
-
-
 # --- against the broker --------------------------------------------------------------------------------
 
 
