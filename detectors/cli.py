@@ -111,9 +111,8 @@ def _serve(args: argparse.Namespace) -> int:
 def _consume(args: argparse.Namespace) -> int:
     import threading
 
-    from kafka import KafkaConsumer
-
     from consumers.detect import RecordDetector
+    from consumers.kafka import group_consumer
     from detectors.app import create_detector_admin_app
     from detectors.core import DetectorCore
     from detectors.settings import DetectorSettings
@@ -121,13 +120,7 @@ def _consume(args: argparse.Namespace) -> int:
 
     settings = from_cli(DetectorSettings, args)
     core = DetectorCore(settings)
-    consumer = KafkaConsumer(
-        args.topic,
-        bootstrap_servers=args.bootstrap.split(","),
-        group_id=args.group,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-    )
+    consumer = group_consumer(args.bootstrap.split(","), args.topic, args.group)
     stop = threading.Event()
     worker = threading.Thread(
         target=RecordDetector(core).consume, args=(consumer,), kwargs={"stop": stop}, name="consume", daemon=True

@@ -17,6 +17,7 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
 from consumers.detect import RecordDetector
+from consumers.kafka import group_consumer
 from detectors.core import DetectorCore
 from detectors.fit import fit_detector
 from detectors.settings import DetectorSettings
@@ -54,9 +55,8 @@ def _core(tmp_path: Path) -> DetectorCore:
 
 
 def _consumer(bootstrap: str, topic: str, group: str) -> KafkaConsumer:
-    return KafkaConsumer(
-        topic, bootstrap_servers=bootstrap, group_id=group, auto_offset_reset="earliest", enable_auto_commit=False
-    )
+    consumer: KafkaConsumer = group_consumer(bootstrap, topic, group)
+    return consumer
 
 
 def test_records_from_the_logger_topic_are_detected_and_committed(

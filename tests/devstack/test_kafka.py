@@ -17,6 +17,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.serializer import Deserializer, Serializer
 
+from consumers.kafka import group_consumer
 from devstack.base import ServicePaths
 from devstack.kafka import KafkaService
 from devstack.pytest_plugin import SessionStack
@@ -51,16 +52,15 @@ def make_producer(bootstrap: str, **extra: object) -> KafkaProducer:
 
 
 def make_consumer(bootstrap: str, topic: str, group: str) -> KafkaConsumer:
-    return KafkaConsumer(
+    consumer: KafkaConsumer = group_consumer(
+        bootstrap,
         topic,
-        bootstrap_servers=bootstrap,
-        group_id=group,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
+        group,
         max_poll_records=2000,
         key_deserializer=Utf8(),
         value_deserializer=Utf8(),
     )
+    return consumer
 
 
 def poll_until(consumer: KafkaConsumer, n: int, timeout: float) -> list[ConsumerRecord]:
