@@ -2,9 +2,11 @@
 
 Method, path, query, headers and body go upstream as they came (hop-by-hop headers aside); status,
 headers and body come back as the model sent them, plus ``x-request-id``. Bodies up to
-``STREAM_THRESHOLD`` are buffered (the fast path); larger or unsized bodies are streamed both ways while
-the first ``max_payload_bytes`` are captured. The exchange goes to ``LoggerService.record`` once the
-response is complete; nothing on this path decodes payloads or touches a sink.
+``STREAM_THRESHOLD`` are buffered (the fast path) and sent with the lean pooled client of
+``logger.upstream``; larger or unsized request bodies (and ``HEAD``) are streamed through aiohttp. Either
+way a large or unsized answer is streamed back while the first ``max_payload_bytes`` are captured. The
+exchange goes to ``LoggerService.record`` once the response is complete; nothing on this path decodes
+payloads or touches a sink.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import orjson
@@ -22,6 +24,7 @@ from inferwatch.errors import InferwatchError, UpstreamError, UpstreamTimeout
 from inferwatch.protocols.headers import SKIP_LOGGING, X_REQUEST_ID
 from logger.ids import request_id_for
 from logger.service import LoggerService
+from logger.upstream import UpstreamPool
 
 log = logging.getLogger("inferwatch.logger.proxy")
 
@@ -61,8 +64,11 @@ class ProxyApp:
         self.upstream: str = service.settings.upstream
         self.limit = service.settings.max_payload_bytes
         self.session: aiohttp.ClientSession | None = None
+        self.pool: UpstreamPool | None = None
 
     async def startup(self) -> None:
+        if self.upstream.startswith("http://"):
+            self.pool = UpstreamPool(self.upstream, self.service.settings.upstream_timeout)
         self.session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=1024, ttl_dns_cache=300),
             auto_decompress=False,
@@ -71,6 +77,8 @@ class ProxyApp:
         )
 
     async def shutdown(self) -> None:
+        if self.pool is not None:
+            await self.pool.close()
         if self.session is not None:
             await self.session.close()
 
@@ -128,20 +136,19 @@ class ProxyApp:
             namespace=self.service.settings.namespace,
             endpoint=self.service.settings.endpoint,
         )
-        url = self.upstream + scope.get("raw_path", path.encode()).decode("latin-1")
+        target = scope.get("raw_path") or path.encode()
         if query:
-            url += "?" + query.decode("latin-1")
-        fwd = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw_headers if k.lower() not in _HOP_BY_HOP_B]
+            target += b"?" + query
+        fwd = [(k, v) for k, v in raw_headers if k.lower() not in _HOP_BY_HOP_B]
         status = 502
         try:
-            assert self.session is not None
             try:
-                resp = await self._send_upstream(method, url, fwd, data)
+                resp = await self._send_upstream(method, target, fwd, data)
             except TimeoutError as e:
                 raise UpstreamTimeout(
                     f"model server at {self.upstream} did not answer within {self.service.settings.upstream_timeout:g}s"
                 ) from e
-            except aiohttp.ClientError as e:
+            except (aiohttp.ClientError, OSError) as e:
                 raise UpstreamError(f"model server at {self.upstream} is unreachable: {e}") from e
         except InferwatchError as e:
             status = e.status_code
@@ -155,8 +162,8 @@ class ProxyApp:
         status = resp.status
         out_headers = [(k, v) for k, v in resp.raw_headers if k.lower() not in _RESPONSE_DROP_B]
         out_headers.append((X_REQUEST_ID.encode(), rid.encode("latin-1")))
-        resp_type = resp.headers.get("content-type")
-        resp_enc = resp.headers.get("content-encoding")
+        resp_type = resp.content_type
+        resp_enc = resp.content_encoding
         resp_size = resp.content_length
         resp_capture = _Capture(self.limit)
         finished = False
@@ -172,13 +179,13 @@ class ProxyApp:
                 await send({"type": "http.response.body", "body": body})
             else:
                 await send({"type": "http.response.start", "status": status, "headers": out_headers})
-                async for chunk in resp.content.iter_any():
+                async for chunk in resp.chunks():
                     resp_capture.add(chunk)
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 finished = True  # the response completes only once the exchange is logged
                 await self._finish(ex, logged, req_capture, headers, status, resp_capture, resp_type, resp_enc, start)
                 await send({"type": "http.response.body", "body": b""})
-        except (aiohttp.ClientError, TimeoutError) as e:
+        except (aiohttp.ClientError, TimeoutError, ConnectionError) as e:
             ex.error = f"model server response broke off: {e}"
             self.service.metrics.upstream_errors.labels("broken_response").inc()
         finally:
@@ -187,19 +194,29 @@ class ProxyApp:
             await self._finish(ex, logged, req_capture, headers, status, resp_capture, resp_type, resp_enc, start)
 
     async def _send_upstream(
-        self, method: str, url: str, headers: list[tuple[str, str]], data: bytes | AsyncIterator[bytes]
-    ) -> aiohttp.ClientResponse:
+        self, method: str, target: bytes, headers: list[tuple[bytes, bytes]], data: bytes | AsyncIterator[bytes]
+    ) -> _Response:
         """One upstream call. A pooled keep-alive connection the model server has already closed (seen
         with MLServer after an unhandled error) fails before any byte is answered: a buffered request is
         then sent once more on a fresh connection; a streamed one cannot be replayed."""
-        assert self.session is not None
+        if self.pool is not None and isinstance(data, bytes) and method != "HEAD":
+            retried = self.pool.retried
+            try:
+                return await self.pool.request(method, target, headers, data)
+            finally:
+                if self.pool.retried != retried:
+                    self.service.metrics.upstream_errors.labels("stale_connection_retried").inc()
+        assert self.session is not None, "startup() opens the session"
+        url = self.upstream + target.decode("latin-1")
+        fwd = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers]
         try:
-            return await self.session.request(method, url, headers=headers, data=data, allow_redirects=False)
+            resp = await self.session.request(method, url, headers=fwd, data=data, allow_redirects=False)
         except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
             if not isinstance(data, bytes):
                 raise
             self.service.metrics.upstream_errors.labels("stale_connection_retried").inc()
-            return await self.session.request(method, url, headers=headers, data=data, allow_redirects=False)
+            resp = await self.session.request(method, url, headers=fwd, data=data, allow_redirects=False)
+        return _AiohttpResponse(resp)
 
     async def _finish(
         self,
@@ -226,6 +243,46 @@ class ProxyApp:
         ex.request = req.body(headers.get("content-type"), headers.get("content-encoding"))
         ex.response = resp.body(resp_type, resp_enc)
         await self.service.record_acked(ex)
+
+
+class _Response(Protocol):
+    """What the proxy needs of an upstream answer (``logger.upstream.UpstreamResponse`` or aiohttp's)."""
+
+    status: int
+    raw_headers: Any
+    content_type: str | None
+    content_encoding: str | None
+    content_length: int | None
+
+    async def read(self) -> bytes: ...
+
+    def chunks(self) -> AsyncIterator[bytes]: ...
+
+    def release(self) -> None: ...
+
+
+class _AiohttpResponse:
+    """An aiohttp response seen through ``_Response``."""
+
+    __slots__ = ("_resp", "content_encoding", "content_length", "content_type", "raw_headers", "status")
+
+    def __init__(self, resp: aiohttp.ClientResponse) -> None:
+        self._resp = resp
+        self.status = resp.status
+        self.raw_headers = resp.raw_headers
+        self.content_type = resp.headers.get("content-type")
+        self.content_encoding = resp.headers.get("content-encoding")
+        self.content_length = resp.content_length
+
+    async def read(self) -> bytes:
+        return await self._resp.read()
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        async for chunk in self._resp.content.iter_any():
+            yield chunk
+
+    def release(self) -> None:
+        self._resp.release()
 
 
 class _Capture:
