@@ -131,6 +131,8 @@ class RecordBuilder:
             rec.model_version = rec.model_version or p.model_version
             if kind == "request" and p.names:
                 rec.feature_names = list(p.names)
+        elif decoded.error is None and decoded.json is not None:  # understood, not tensors: an explanation
+            out.protocol = decoded.protocol
         elif raw:
             out.parse_error = decoded.error
             if not body.truncated and not redacted:

@@ -17,6 +17,8 @@ from inferwatch.protocols.payload import Payload
 
 log = logging.getLogger(__name__)
 UNKNOWN = "unknown"
+EXPLANATION = "alibi-explanation"
+"""Label of an explainer's answer (alibi's ``Explanation.to_json()``): understood, but not a tensor payload."""
 _FORM = "application/x-www-form-urlencoded"
 
 
@@ -54,6 +56,8 @@ def decode_body(
         return Decoded(label, None, None, error)
     order = [chosen] if chosen else []
     order += [name for name, codec in codecs.items() if name != chosen and codec.matches(doc)]
+    if kind == RESPONSE and is_explanation(doc):
+        return Decoded(EXPLANATION, doc, None, None)
     if not order:
         return Decoded(UNKNOWN, doc, None, f"no codec recognises the body ({_describe(doc)})")
     first_error: str | None = None
@@ -72,6 +76,15 @@ def decode_body(
             payload.model_version = payload.model_version or version
         return Decoded(name, doc, payload, None)
     return Decoded(order[0], doc, None, first_error)
+
+
+def is_explanation(doc: Any) -> bool:
+    """True for alibi's ``Explanation.to_json()`` (what Seldon's and KServe's explain endpoints answer):
+    ``meta`` naming the explainer and listing its explanation kinds, next to a ``data`` object."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("data"), dict):
+        return False
+    meta = doc.get("meta")
+    return isinstance(meta, dict) and isinstance(meta.get("name"), str) and isinstance(meta.get("explanations"), list)
 
 
 def _decode(codec: Codec, doc: Any, kind: str) -> Payload:
