@@ -12,6 +12,7 @@ import orjson
 
 from inferwatch.errors import ConfigError
 from inferwatch.records import InferenceRecord
+from inferwatch.results import ResultRecord
 from inferwatch.settings import common
 from inferwatch.sinks.base import SinkURI
 from inferwatch.sinks.sqlite import RecordQuery, SQLiteSink, path_from_uri
@@ -23,7 +24,9 @@ Search the records the logger stored. Without --store, the embedded store the lo
 
 Times (--since/--until) are ISO-8601 ('2026-11-25T10:00:00Z', '2026-11-25') or relative to now
 ('15m', '2h', '7d'). Results are newest first. With --json, one JSON record per line (the same form every
-sink stores); else a short table, with --verbose adding the decoded instances.
+sink stores); else a short table, with --verbose adding the decoded instances. With --request-id, the
+detector and explainer results stored for that request (outlier, adversarial, drift of online detectors,
+explanation) are shown under its record (JSON: one line each, "record_type": "result").
 
 Examples:
   inferwatch audit --request-id 3f2a...        one exchange, request and response
@@ -74,13 +77,16 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     store = open_store(args.store or common().default_store_uri)
     try:
         records = store.query(RecordQuery(args.request_id, args.model, args.since, args.until, args.flag, args.limit))
+        results = store.results_for(sorted({args.request_id, *(r.id for r in records)})) if args.request_id else []
     finally:
         store.close()
     if args.json:
         for r in records:
             out.write(orjson.dumps(r.to_dict()).decode() + "\n")
+        for res in results:
+            out.write(res.to_json().decode() + "\n")
         return 0
-    if not records:
+    if not records and not results:
         out.write("no matching records\n")
         return 0
     for r in records:
@@ -88,8 +94,21 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         if args.verbose:
             for i, inst in enumerate(r.instances):
                 out.write(f"    [{i}] request={_short(inst.get('request'))} response={_short(inst.get('response'))}\n")
-    out.write(f"{len(records)} record(s)\n")
+        for res in results:
+            if res.request_id == r.id:
+                out.write(_result_line(res) + "\n")
+    orphans = [res for res in results if res.request_id not in {r.id for r in records}]
+    if orphans:
+        out.write(f"results for {args.request_id} (its record is not in this store):\n")
+        out.writelines(_result_line(res) + "\n" for res in orphans)
+    out.write(f"{len(records)} record(s)" + (f", {len(results)} result(s)" if results else "") + "\n")
     return 0
+
+
+def _result_line(res: ResultRecord) -> str:
+    item = f"[{res.item}] " if res.item is not None else ""
+    data = res.body.get("data", res.body)
+    return f"    {item}{res.kind} by {res.source or '-'} at {res.to_dict()['created_at']}: {_short(data)}"
 
 
 def _line(r: InferenceRecord) -> str:

@@ -85,7 +85,7 @@ class InferenceRecord:
 
         orjson serialises the dataclasses directly: ~15 µs for a small record, where a deep copy through
         ``dataclasses.asdict`` took ~10x longer."""
-        return orjson.dumps(self, default=_json_default, option=orjson.OPT_PASSTHROUGH_DATETIME)
+        return orjson.dumps(self, default=json_default, option=orjson.OPT_PASSTHROUGH_DATETIME)
 
     def to_dict(self) -> dict[str, Any]:
         """A fresh JSON-able dict of the record (the parsed ``to_json``)."""
@@ -95,8 +95,8 @@ class InferenceRecord:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> InferenceRecord:
         data = {k: v for k, v in d.items() if k in _RECORD_FIELDS}
-        data["received_at"] = _parse_time(d["received_at"])
-        data["responded_at"] = _parse_time(d["responded_at"]) if d.get("responded_at") else None
+        data["received_at"] = parse_time(d["received_at"])
+        data["responded_at"] = parse_time(d["responded_at"]) if d.get("responded_at") else None
         for side in ("request", "response"):
             if isinstance(d.get(side), dict):
                 data[side] = PayloadRecord.from_dict(d[side])
@@ -107,7 +107,8 @@ def utc_from_timestamp(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, tz=UTC)
 
 
-def _json_default(value: Any) -> str:
+def json_default(value: Any) -> str:
+    """orjson ``default`` of every record type: datetimes as ISO-8601 UTC, anything else refused."""
     if isinstance(value, datetime):
         return _iso(value)
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
@@ -117,7 +118,8 @@ def _iso(t: datetime) -> str:
     return t.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-def _parse_time(v: str | datetime) -> datetime:
+def parse_time(v: str | datetime) -> datetime:
+    """A record timestamp back from its JSON form (or as given when already a ``datetime``)."""
     if isinstance(v, datetime):
         return v
     t = datetime.fromisoformat(v.replace("Z", "+00:00"))

@@ -35,6 +35,19 @@ class CommonSettings(BaseSettings):
         return f"sqlite:///{self.home / 'inferwatch.db'}"
 
 
+def split_list(v: object) -> object:
+    """A list setting from the environment: comma-separated (``a,b``) or JSON (``["a","b"]``); use it in a
+    ``mode="before"`` field validator (with ``NoDecode``) of any settings class."""
+    if isinstance(v, str):
+        v = v.strip()
+        if v.startswith("["):
+            import json
+
+            return json.loads(v)
+        return [x.strip() for x in v.split(",") if x.strip()]
+    return v
+
+
 def common() -> CommonSettings:
     """Current common settings (read from the environment each call, so tests can change it)."""
     return CommonSettings()

@@ -8,18 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-
-def _split(v: object) -> object:
-    """Lists from the environment may be comma-separated (``a,b``) as well as JSON (``["a","b"]``)."""
-    if isinstance(v, str):
-        v = v.strip()
-        if v.startswith("["):
-            import json
-
-            return json.loads(v)
-        return [x.strip() for x in v.split(",") if x.strip()]
-    return v
-
+from inferwatch.settings import split_list
 
 StrList = Annotated[list[str], NoDecode]
 
@@ -69,7 +58,7 @@ class LoggerSettings(BaseSettings):
     @field_validator("sink", "redact_path", "redact_field", mode="before")
     @classmethod
     def _lists(cls, v: object) -> object:
-        return _split(v)
+        return split_list(v)
 
     @field_validator("upstream")
     @classmethod

@@ -8,7 +8,8 @@ Two spools under ``<spool_dir>/<sink>/``, replayed ``retry`` first, then ``overf
   kept failing after its retries. They are older than anything in ``overflow``; the lane is empty
   whenever it is written (see ``SinkWorker``), so order is preserved.
 
-Records are stored as orjson of ``InferenceRecord.to_dict()``; the two lanes share one ``max_bytes``.
+Records are stored as orjson of ``to_dict()`` (``InferenceRecord`` or ``ResultRecord``, told apart by
+``record_type`` on decode); the two lanes share one ``max_bytes``.
 """
 
 from __future__ import annotations
@@ -19,18 +20,19 @@ from typing import Literal
 import orjson
 
 from inferwatch.delivery.spool import FRAME_OVERHEAD, Frame, Spool, SpoolFull
-from inferwatch.records import InferenceRecord
+from inferwatch.results import Record
+from inferwatch.results import decode_record as _decode
 
 Lane = Literal["retry", "overflow"]
 _JSON_OPTS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 
-def encode_record(record: InferenceRecord) -> bytes:
+def encode_record(record: Record) -> bytes:
     return orjson.dumps(record.to_dict(), option=_JSON_OPTS, default=str)
 
 
-def decode_record(payload: bytes) -> InferenceRecord:
-    return InferenceRecord.from_dict(orjson.loads(payload))
+def decode_record(payload: bytes) -> Record:
+    return _decode(orjson.loads(payload))
 
 
 class SinkBacklog:
@@ -60,7 +62,7 @@ class SinkBacklog:
     def size_bytes(self) -> int:
         return sum(s.size_bytes for s in self.lanes.values())
 
-    def append(self, lane: Lane, record: InferenceRecord) -> int:
+    def append(self, lane: Lane, record: Record) -> int:
         """Spool one record (not yet synced); ``SpoolFull`` when the sink's spool is at its bound."""
         payload = encode_record(record)
         used = self.size_bytes

@@ -34,13 +34,20 @@ from inferwatch.delivery.spool import Spool
 from inferwatch.delivery.wal import WAL, AckTracker, WriteAheadLog
 from inferwatch.delivery.worker import SinkWorker, SpoolConfig
 from inferwatch.errors import ConfigError
-from inferwatch.records import InferenceRecord
+from inferwatch.results import Record
 from inferwatch.sinks.base import Sink
 
 log = logging.getLogger("inferwatch.delivery")
 
 T = TypeVar("T")
 _STOP = object()
+
+
+@dataclass(frozen=True, slots=True)
+class _Built:
+    """An intake entry that is already a record (``submit_record``): the builder passes it on as it is."""
+
+    record: Record
 
 
 @dataclass(frozen=True)
@@ -80,7 +87,7 @@ class Pipeline(Generic[T]):
     def __init__(
         self,
         sinks: Sequence[Sink],
-        build: Callable[[T], InferenceRecord],
+        build: Callable[[T], Record],
         metrics: DeliveryMetrics,
         options: DeliveryOptions | None = None,
         codec: Codec[T] | None = None,
@@ -152,6 +159,11 @@ class Pipeline(Generic[T]):
         self.metrics.received.labels(source).inc()
         return True
 
+    def submit_record(self, record: Record, source: str = "results") -> bool:
+        """Hand over an already-built record (a detector/explainer ``ResultRecord``, or an ``InferenceRecord``
+        built elsewhere): never blocks, never raises; ``False`` if dropped (intake full, counted and logged)."""
+        return self.submit(_Built(record), source)  # type: ignore[arg-type]
+
     def submit_durable(self, item: T, source: str = "proxy") -> concurrent.futures.Future[bool]:
         """Sync mode: a future resolved ``True`` once ``item`` is fsynced in the write-ahead log. Without
         a log (async mode) it is ``submit`` with an already resolved future."""
@@ -204,7 +216,7 @@ class Pipeline(Generic[T]):
             seq, item = entry
             pending += 1
             try:
-                record = self._build(item)
+                record = item.record if isinstance(item, _Built) else self._build(item)
             except Exception:
                 self.metrics.dropped.labels("intake", "build_error").inc()
                 log.exception("could not build a record; dropped")

@@ -34,13 +34,13 @@ from inferwatch.delivery.backlog import Lane, SinkBacklog, decode_record
 from inferwatch.delivery.metrics import DeliveryMetrics
 from inferwatch.delivery.spool import SpoolError, SpoolFull
 from inferwatch.errors import InferwatchError, SinkError
-from inferwatch.records import InferenceRecord
+from inferwatch.results import Record
 from inferwatch.sinks.base import Sink, SinkHealth
 
 log = logging.getLogger("inferwatch.delivery")
 
 _STOP = object()
-Item = tuple[InferenceRecord, int | None]
+Item = tuple[Record, int | None]
 OnDone = Callable[[Sequence[int]], None]
 
 
@@ -111,7 +111,7 @@ class SinkWorker:
                     )
         self._thread.start()
 
-    def offer(self, record: InferenceRecord, token: int | None = None) -> bool:
+    def offer(self, record: Record, token: int | None = None) -> bool:
         """Queue a record without waiting for the sink: memory if there is room and no backlog, else the
         spool; ``False`` if it had to be dropped (counted and logged)."""
         with self._lock:
@@ -210,7 +210,7 @@ class SinkWorker:
             batch.append(item)  # type: ignore[arg-type]
         return batch, False
 
-    def _write(self, records: list[InferenceRecord]) -> SinkError | None:
+    def _write(self, records: list[Record]) -> SinkError | None:
         """One write attempt, measured; the error (normalised to ``SinkError``) or ``None``."""
         name = self.sink.name
         start = time.perf_counter()
@@ -292,7 +292,7 @@ class SinkWorker:
             backlog.rewind()  # should not happen: read again from the cursor, without spinning
             self._stopping.wait(0.01)
             return True
-        records: list[InferenceRecord] = []
+        records: list[Record] = []
         for seq, payload in frames:
             try:
                 records.append(decode_record(payload))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 from urllib.parse import parse_qs, urlsplit
 
-from inferwatch.records import InferenceRecord
+from inferwatch.results import Record
 
 
 @dataclass(frozen=True)
@@ -28,8 +28,9 @@ class Sink(Protocol):
     name: str
     """Label used in metrics and logs (the URI scheme, made unique by the pipeline)."""
 
-    def write(self, records: Sequence[InferenceRecord]) -> None:
-        """Store a batch durably, or raise ``SinkError``; idempotent per record id."""
+    def write(self, records: Sequence[Record]) -> None:
+        """Store a batch durably, or raise ``SinkError``; idempotent per record id. Records are the logger's
+        ``InferenceRecord``s and detector/explainer ``ResultRecord``s (``inferwatch.results``)."""
         ...
 
     def flush(self) -> None: ...

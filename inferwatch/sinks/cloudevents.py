@@ -8,6 +8,11 @@ io.seldon.serving.inference.request|response``, ``Ce-Requestid`` (the record id)
 inferwatch detector (``POST /``) runs outlier/drift detection on live traffic with no Kafka in between.
 A body that was truncated is not forwarded (a detector cannot use half a payload): it is counted as written
 and logged once per batch. 5xx and connection errors are retriable; other 4xx are not.
+
+Detector/explainer results (``ResultRecord``) are posted as one binary-mode event each, the way Seldon's
+detector components answer: body = alibi's JSON, ``Ce-Type`` ``io.seldon.serving.inference.outlier|drift``
+(``io.inferwatch.explanation``, ``io.inferwatch.adversarial``), ``Ce-Id`` the result id, ``Ce-Requestid``
+the request id, ``Ce-Source`` the detector/explainer; ``send`` does not apply to them.
 """
 
 from __future__ import annotations
@@ -19,9 +24,12 @@ import threading
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
+import orjson
+
 from inferwatch.errors import ConfigError, SinkError
 from inferwatch.protocols.cloudevents import CloudEvent, EventType, to_binary_http
 from inferwatch.records import InferenceRecord, PayloadRecord
+from inferwatch.results import EVENT_TYPES, Record, ResultRecord
 from inferwatch.sinks.base import SinkHealth, SinkURI
 
 log = logging.getLogger(__name__)
@@ -58,10 +66,13 @@ class CloudEventsSink:
         timeout = float(uri.options.get("timeout", "10"))
         return cls(f"{scheme}://{uri.netloc}{uri.path}", _SEND[send], timeout)
 
-    def write(self, records: Sequence[InferenceRecord]) -> None:
+    def write(self, records: Sequence[Record]) -> None:
         skipped = 0
         with self._lock:
             for r in records:
+                if isinstance(r, ResultRecord):
+                    self._post(_result_event(r))
+                    continue
                 for side in self.sides:
                     payload: PayloadRecord | None = getattr(r, side)
                     if payload is None or not payload.size:
@@ -128,4 +139,24 @@ def _event(r: InferenceRecord, side: str, payload: PayloadRecord) -> CloudEvent:
         datacontenttype=payload.content_type or "application/json",
         extensions={k: v for k, v in ext.items() if v},
         data=data,
+    )
+
+
+def _result_event(r: ResultRecord) -> CloudEvent:
+    ext = {
+        "requestid": r.request_id,
+        "modelid": r.model_name,
+        "inferenceservicename": r.deployment,
+        "namespace": r.namespace,
+        "endpoint": r.endpoint,
+        "protocol": r.protocol,
+    }
+    return CloudEvent(
+        id=r.id,
+        source=r.source or "io.inferwatch",
+        type=EVENT_TYPES.get(r.kind, f"io.inferwatch.{r.kind}"),
+        datacontenttype="application/json",
+        time=r.to_dict()["created_at"],
+        extensions={k: v for k, v in ext.items() if v},
+        data=orjson.dumps(r.body, option=orjson.OPT_SERIALIZE_NUMPY),
     )

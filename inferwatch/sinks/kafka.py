@@ -6,6 +6,7 @@ URI::
         &compression=gzip&acks=all&linger_ms=20&batch_size=262144&client_id=inferwatch-logger
         &security_protocol=SASL_SSL&sasl_mechanism=SCRAM-SHA-512&sasl_username=..&sasl_password=..
         &ssl_cafile=..&ssl_certfile=..&ssl_keyfile=..&timeout=30&max_request_size=1048576&client=kafka-python
+        &results_topic=inferwatch.results.{namespace}.{deployment}
 
 - **Topic**: a template (``inferwatch.sinks.naming``); the default gives one topic of paired records per
   namespace and deployment, e.g. ``inferwatch.records.prod.iris``; parts a record lacks are ``default``.
@@ -14,6 +15,11 @@ URI::
   fields: ``type`` (``io.inferwatch.inference.record``, see ``headers.KAFKA_RECORD_TYPE``), ``requestid``,
   ``modelid``, ``inferenceservicename``, ``namespace``, ``endpoint``, ``protocol``, ``content-type``
   (``application/json``). A header whose value the record lacks is left out.
+- **Results** (``ResultRecord`` of a detector/explainer) go to ``results_topic``: when the option is absent,
+  the URI's ``topic`` if it names one (a ``--results-sink`` URI), else ``inferwatch.results.{namespace}.{deployment}``
+  — never into the records topic, whose consumers expect records. Key = the request id (the result id for a
+  drift window), value = ``ResultRecord.to_json()`` (``"record_type": "result"``), headers ``type``
+  (``io.inferwatch.result``), ``kind``, ``requestid`` and the naming fields.
 - **Delivery**: acks=all with the idempotent producer (the broker drops the producer's own resends), then
   ``flush()`` and every future checked. A record the broker acknowledged is not sent again when the worker
   retries the same batch; Kafka stays at-least-once across process restarts and replays, so consumers
@@ -39,7 +45,7 @@ from kafka.errors import KafkaError, KafkaTimeoutError
 
 from inferwatch.errors import ConfigError, SinkError
 from inferwatch.protocols import headers as h
-from inferwatch.records import InferenceRecord
+from inferwatch.results import KAFKA_KIND, KAFKA_RESULT_TYPE, Record, ResultRecord
 from inferwatch.sinks.base import SinkHealth, SinkURI
 from inferwatch.sinks.naming import NameTemplate, kafka_topic_template
 from inferwatch.sinks.options import Options, parse_hosts
@@ -47,6 +53,7 @@ from inferwatch.sinks.options import Options, parse_hosts
 log = logging.getLogger(__name__)
 
 DEFAULT_TOPIC = "inferwatch.records.{namespace}.{deployment}"
+DEFAULT_RESULTS_TOPIC = "inferwatch.results.{namespace}.{deployment}"
 COMPRESSIONS = ("gzip", "lz4", "zstd", "snappy", "none")
 _ACKS: dict[str, str | int] = {"all": "all", "-1": "all", "1": 1, "0": 0}
 _PASSTHROUGH = (
@@ -75,6 +82,7 @@ _OPTIONS = (
     "ssl_certfile",
     "ssl_keyfile",
     "client",
+    "results_topic",
 )
 PRODUCERS: dict[str, str] = {
     "kafka-python": "kafka:KafkaProducer",
@@ -108,6 +116,8 @@ class KafkaSinkConfig:
     """TLS/SASL settings passed through to kafka-python (``security_protocol``, ``ssl_cafile``...)."""
     client: str = "kafka-python"
     """Producer implementation, a key of ``PRODUCERS``."""
+    results_topic: str = DEFAULT_RESULTS_TOPIC
+    """Topic template of ``ResultRecord``s (see module doc)."""
 
     @classmethod
     def from_uri(cls, uri: SinkURI) -> KafkaSinkConfig:
@@ -131,6 +141,7 @@ class KafkaSinkConfig:
             max_request_size=opts.integer("max_request_size", 1024 * 1024, minimum=1024),
             security=security,
             client=client,
+            results_topic=opts.get("results_topic") or opts.get("topic") or DEFAULT_RESULTS_TOPIC,
         )
 
     def producer_config(self) -> dict[str, Any]:
@@ -170,11 +181,14 @@ def _security_option(opts: Options, key: str) -> str | None:
     return opts.path(key) if key.startswith("ssl_") else opts.get(key)
 
 
-def message_headers(record: InferenceRecord) -> list[tuple[str, bytes]]:
-    """The Seldon executor's Kafka headers for ``record`` (absent values are left out)."""
+def message_headers(record: Record) -> list[tuple[str, bytes]]:
+    """The Seldon executor's Kafka headers for ``record`` (absent values are left out); a result also has
+    ``kind``, and ``type`` tells records and results apart."""
+    result = isinstance(record, ResultRecord)
     values = {
-        h.KAFKA_TYPE: h.KAFKA_RECORD_TYPE,
-        h.EXT_REQUEST_ID: record.id,
+        h.KAFKA_TYPE: KAFKA_RESULT_TYPE if result else h.KAFKA_RECORD_TYPE,
+        KAFKA_KIND: record.kind if isinstance(record, ResultRecord) else None,
+        h.EXT_REQUEST_ID: record.request_id if isinstance(record, ResultRecord) else record.id,
         h.EXT_MODEL_ID: record.model_name,
         h.EXT_INFERENCE_SERVICE_NAME: record.deployment,
         h.EXT_NAMESPACE: record.namespace,
@@ -185,9 +199,14 @@ def message_headers(record: InferenceRecord) -> list[tuple[str, bytes]]:
     return [(k, v.encode()) for k, v in values.items() if v]
 
 
-def message_value(record: InferenceRecord) -> bytes:
-    """The record's JSON (``InferenceRecord.to_json``)."""
+def message_value(record: Record) -> bytes:
+    """The record's JSON (``InferenceRecord.to_json`` / ``ResultRecord.to_json``)."""
     return record.to_json()
+
+
+def message_key(record: Record) -> str:
+    """The request id (a drift result: its own id)."""
+    return record.key if isinstance(record, ResultRecord) else record.id
 
 
 class KafkaSink:
@@ -203,6 +222,7 @@ class KafkaSink:
         self.config = config
         self._producer_factory = producer_factory or load_producer(config.client)
         self.topics: NameTemplate = kafka_topic_template(config.topic)
+        self.results_topics: NameTemplate = kafka_topic_template(config.results_topic)
         self._producer: KafkaProducer | None = None
         self._lock = threading.Lock()
         self._acked: set[tuple[str, str]] = set()
@@ -213,10 +233,10 @@ class KafkaSink:
     def from_uri(cls, uri: SinkURI) -> KafkaSink:
         return cls(KafkaSinkConfig.from_uri(uri))
 
-    def topic_for(self, record: InferenceRecord) -> str:
-        return self.topics.render(record)
+    def topic_for(self, record: Record) -> str:
+        return (self.results_topics if isinstance(record, ResultRecord) else self.topics).render(record)
 
-    def write(self, records: Sequence[InferenceRecord]) -> None:
+    def write(self, records: Sequence[Record]) -> None:
         producer = self._connect()
         sent: list[tuple[tuple[str, str], Any]] = []
         failed: list[tuple[str, BaseException]] = []
@@ -225,7 +245,9 @@ class KafkaSink:
             if key in self._acked:
                 continue
             try:
-                future = producer.send(key[0], key=r.id.encode(), value=message_value(r), headers=message_headers(r))
+                future = producer.send(
+                    key[0], key=message_key(r).encode(), value=message_value(r), headers=message_headers(r)
+                )
             except KafkaError as e:  # too large, metadata or buffer timeout: raised before sending
                 failed.append((r.id, e))
                 continue
@@ -332,4 +354,12 @@ def _retriable(e: BaseException) -> bool:
     return bool(getattr(e, "retriable", False)) or isinstance(e, KafkaTimeoutError)
 
 
-__all__ = ["DEFAULT_TOPIC", "KafkaSink", "KafkaSinkConfig", "message_headers", "message_value"]
+__all__ = [
+    "DEFAULT_RESULTS_TOPIC",
+    "DEFAULT_TOPIC",
+    "KafkaSink",
+    "KafkaSinkConfig",
+    "message_headers",
+    "message_key",
+    "message_value",
+]

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from inferwatch.errors import ConfigError
-from inferwatch.records import InferenceRecord
+from inferwatch.results import Record
 
 PARTS = ("engine", "namespace", "deployment", "model", "endpoint", "date")
 
@@ -34,14 +34,14 @@ _INDEX_ILLEGAL = re.compile(r"[^a-z0-9._+-]+")  # stricter than required: no spa
 _KAFKA_MAX, _INDEX_MAX = 249, 255
 
 
-def serving_engine(record: InferenceRecord) -> str:
-    """``inferenceservice`` for KServe-logged records, else ``seldon`` (Seldon's ``ServingEngine``)."""
+def serving_engine(record: Record) -> str:
+    """``inferenceservice`` for KServe-logged records (and results), else ``seldon`` (Seldon's ``ServingEngine``)."""
     fmt = str(record.tags.get("event_format") or "")
     ce_type = str(record.tags.get("ce_type") or "")
     return "inferenceservice" if fmt == "kserve" or ce_type.startswith("org.kubeflow.") else "seldon"
 
 
-def _parts(record: InferenceRecord) -> dict[str, str | None]:
+def _parts(record: Record) -> dict[str, str | None]:
     return {
         "engine": serving_engine(record),
         "namespace": record.namespace,
@@ -61,7 +61,7 @@ class NameTemplate:
     missing: Mapping[str, str]
     max_len: int
 
-    def render(self, record: InferenceRecord) -> str:
+    def render(self, record: Record) -> str:
         values = {}
         for key, value in _parts(record).items():
             cleaned = self.clean(value) if value else ""

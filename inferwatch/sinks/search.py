@@ -7,13 +7,21 @@ URI (the same for ``opensearch://``)::
         &scheme=https&username=..&password=..&api_key=..&ca_certs=/path/ca.pem&verify_certs=true
         &client_cert=..&client_key=..&chunk_size=500&max_retries=5&initial_backoff=0.5&max_backoff=10
         &request_timeout=30&bodies=first&template_name=..&template_priority=100&shards=1&replicas=0
-        &total_fields_limit=500
+        &total_fields_limit=500&drift_index=drift-log-{namespace}-{deployment}&merge=true
 
 - **Index names** are Seldon's by default (``inference-log-seldon-prod-iris-default``; placeholders and
   fallbacks in ``inferwatch.sinks.naming``). The index template (``search_docs.template_body``, pattern =
   the literal prefix of ``index`` + ``*``) is installed, idempotently, before the first write.
 - **Documents**: ``search_docs.documents``; ``_id`` = request id, or ``<id>-item-<i>`` per instance of a
-  batch, written with the ``index`` op: a retried or replayed batch overwrites, never duplicates.
+  batch, written with the ``update`` op and ``doc_as_upsert``: a retried or replayed batch rewrites the same
+  document, never duplicates, and keeps the detector/explainer results already merged into it.
+  ``merge=false`` writes records with the plain ``index`` op instead (cheaper for the engine; only for
+  indices no result is ever merged into: a result that arrived first would be wiped).
+- **Results** (``ResultRecord``): one with a request id is a bulk ``update`` of its request's document
+  (``{"doc": {kind: result}, "upsert": envelope + result}``), in the index its record goes to, whichever of
+  the two arrives first. One without (a closed drift window) is indexed into ``drift_index``
+  (``drift-log-<namespace>-<deployment>`` by default, its own index template), ``_id`` = the result id.
+  Updates retry version conflicts (``retry_on_conflict``) and a remaining 409 is retriable.
 - **Bulk**: the client's ``streaming_bulk`` with ``max_retries``/``initial_backoff`` on 429, per-item
   results checked. Items still failing with 429, 5xx or a connection error make the whole batch a retriable
   ``SinkError`` (rewriting it is safe); mapping/validation errors (other 4xx) are logged with their reason
@@ -33,15 +41,25 @@ from typing import Any
 import orjson
 
 from inferwatch.errors import ConfigError, SinkError
-from inferwatch.records import InferenceRecord
+from inferwatch.results import Record, ResultRecord
 from inferwatch.sinks.base import SinkHealth, SinkURI
 from inferwatch.sinks.naming import NameTemplate, clean_index, index_template
 from inferwatch.sinks.options import Options, parse_hosts
-from inferwatch.sinks.search_docs import BODIES, documents, template_body
+from inferwatch.sinks.search_docs import (
+    BODIES,
+    documents,
+    drift_template_body,
+    result_document,
+    result_fields,
+    result_upsert,
+    template_body,
+)
 
 log = logging.getLogger(__name__)
 
 DEFAULT_INDEX = "inference-log-{engine}-{namespace}-{deployment}-{endpoint}"
+DEFAULT_DRIFT_INDEX = "drift-log-{namespace}-{deployment}"
+RETRY_ON_CONFLICT = 5
 _HEALTHY = ("green", "yellow")
 _OPTIONS = (
     "index",
@@ -64,6 +82,8 @@ _OPTIONS = (
     "shards",
     "replicas",
     "total_fields_limit",
+    "drift_index",
+    "merge",
 )
 _TLS_OPTIONS = ("ca_certs", "client_cert", "client_key")
 
@@ -94,6 +114,9 @@ class SearchSinkConfig:
     max_backoff: float = 10.0
     request_timeout: float = 30.0
     bodies: str = "first"
+    drift_index: str = DEFAULT_DRIFT_INDEX
+    merge: bool = True
+    """Records as ``update``+``doc_as_upsert`` (keeps merged results) rather than ``index``."""
 
     @classmethod
     def from_uri(cls, uri: SinkURI) -> SearchSinkConfig:
@@ -126,6 +149,8 @@ class SearchSinkConfig:
             max_backoff=opts.number("max_backoff", 10.0),
             request_timeout=opts.number("request_timeout", 30.0, minimum=0.1),
             bodies=opts.choice("bodies", "first", BODIES),
+            drift_index=opts.text("drift_index", DEFAULT_DRIFT_INDEX),
+            merge=opts.flag("merge", True),
         )
 
     @property
@@ -262,6 +287,15 @@ class SearchSink:
         prefix = self.indices.literal_prefix
         self.index_pattern = prefix + "*"
         self.template_name = config.template_name or "inferwatch-" + (clean_index(prefix) or "records")
+        self.drift_indices: NameTemplate = index_template(config.drift_index)
+        drift_prefix = self.drift_indices.literal_prefix
+        if drift_prefix.startswith(prefix) or prefix.startswith(drift_prefix):
+            raise ConfigError(
+                f"{config.engine}:// drift_index {config.drift_index!r} and index {config.index!r} need distinct "
+                "literal prefixes (each has its own index template)"
+            )
+        self.drift_pattern = drift_prefix + "*"
+        self.drift_template_name = "inferwatch-" + clean_index(drift_prefix)
         try:
             self.client: Any = engine.connect(config)
             self._errors = engine.errors()
@@ -272,12 +306,16 @@ class SearchSink:
             ) from e
         self._template_lock = threading.Lock()
         self._template_ready = False
+        self._drift_template_ready = False
 
     @classmethod
     def from_uri(cls, uri: SinkURI) -> SearchSink:
         return cls(SearchSinkConfig.from_uri(uri))
 
-    def index_for(self, record: InferenceRecord) -> str:
+    def index_for(self, record: Record) -> str:
+        """The index of a record, or of the request document a result merges into; drift: the drift index."""
+        if isinstance(record, ResultRecord) and record.request_id is None:
+            return self.drift_indices.render(record)
         return self.indices.render(record)
 
     def template(self) -> dict[str, Any]:
@@ -292,29 +330,59 @@ class SearchSink:
             "_meta": {"managed_by": "inferwatch", "index": cfg.index},
         }
 
-    def ensure_template(self) -> None:
-        """Install the index template once per sink (PUT is idempotent: a restart simply re-puts it)."""
-        with self._template_lock:
-            if self._template_ready:
-                return
-            try:
-                self.engine.put_template(self.client, self.template_name, self.template())
-            except self._errors as e:
-                status = _status(e)
-                raise SinkError(
-                    f"{self.name}: installing index template {self.template_name!r} failed: {e}",
-                    retriable=_retriable(status),
-                ) from e
-            self._template_ready = True
+    def drift_template(self) -> dict[str, Any]:
+        """The composable index template of the drift index."""
+        cfg = self.config
+        return {
+            "index_patterns": [self.drift_pattern],
+            "priority": cfg.template_priority,
+            "template": drift_template_body(
+                shards=cfg.shards, replicas=cfg.replicas, total_fields=cfg.total_fields_limit
+            ),
+            "_meta": {"managed_by": "inferwatch", "index": cfg.drift_index},
+        }
 
-    def actions(self, records: Sequence[InferenceRecord]) -> Iterator[dict[str, Any]]:
+    def ensure_template(self, drift: bool = False) -> None:
+        """Install the index template once per sink (PUT is idempotent: a restart simply re-puts it); the drift
+        index's template too once a drift result is written (``drift``)."""
+        with self._template_lock:
+            todo = [] if self._template_ready else [(self.template_name, self.template)]
+            if drift and not self._drift_template_ready:
+                todo.append((self.drift_template_name, self.drift_template))
+            for name, body in todo:
+                try:
+                    self.engine.put_template(self.client, name, body())
+                except self._errors as e:
+                    raise SinkError(
+                        f"{self.name}: installing index template {name!r} failed: {e}", retriable=_retriable(_status(e))
+                    ) from e
+            self._template_ready = True
+            self._drift_template_ready = self._drift_template_ready or drift
+
+    def actions(self, records: Sequence[Record]) -> Iterator[dict[str, Any]]:
         for r in records:
             index = self.index_for(r)
+            if isinstance(r, ResultRecord):
+                yield self._result_action(index, r)
+                continue
             for doc_id, doc in documents(r, self.config.bodies):
-                yield {"_op_type": "index", "_index": index, "_id": doc_id, "_source": doc}
+                if self.config.merge:
+                    yield {**self._update(index, doc_id), "_source": {"doc": doc, "doc_as_upsert": True}}
+                else:
+                    yield {"_op_type": "index", "_index": index, "_id": doc_id, "_source": doc}
 
-    def write(self, records: Sequence[InferenceRecord]) -> None:
-        self.ensure_template()
+    def _result_action(self, index: str, r: ResultRecord) -> dict[str, Any]:
+        doc_id = r.document_id
+        if doc_id is None:
+            return {"_op_type": "index", "_index": index, "_id": r.id, "_source": result_document(r)}
+        return {**self._update(index, doc_id), "_source": {"doc": result_fields(r), "upsert": result_upsert(r)}}
+
+    @staticmethod
+    def _update(index: str, doc_id: str) -> dict[str, Any]:
+        return {"_op_type": "update", "_index": index, "_id": doc_id, "retry_on_conflict": RETRY_ON_CONFLICT}
+
+    def write(self, records: Sequence[Record]) -> None:
+        self.ensure_template(drift=any(isinstance(r, ResultRecord) and r.request_id is None for r in records))
         cfg = self.config
         failed: list[dict[str, Any]] = []
         try:
@@ -378,8 +446,9 @@ def _item_status(item: dict[str, Any]) -> int | None:
 
 
 def _retriable(status: int | None) -> bool:
-    """Connection failures (no status), 408, 429 and 5xx may pass on a later try; other 4xx will not."""
-    return status is None or status in (408, 429) or status >= 500
+    """Connection failures (no status), 408, 409 (a version conflict between two writers of one document), 429
+    and 5xx may pass on a later try; other 4xx will not."""
+    return status is None or status in (408, 409, 429) or status >= 500
 
 
 def _reason(item: dict[str, Any]) -> str:

@@ -18,6 +18,14 @@ bytes, so string values in flattened fields are cut to ``MAX_FLAT_CHARS`` charac
 whole value stays in the body). ``decoded`` is kept in ``_source``
 but not indexed (``enabled: false``), ``raw`` is stored only, and the root is ``dynamic: false``: fields
 this module does not name are kept but never mapped. ``index.mapping.total_fields.limit`` is a backstop.
+
+**Results** (``inferwatch.results.ResultRecord``) are merged into the logged request's document as the field
+named by their kind (``outlier``, ``adversarial``, ``drift`` for online detectors, ``explanation``): alibi's
+``{data, meta}`` plus ``created_at`` and ``source``. Only a few keys of them are mapped
+(``outlier.data.is_outlier``, ``explanation.meta.name``... see ``RESULT_FIELDS``); the rest is kept in
+``_source`` only, so detector outputs and explanations cannot explode the mapping either. ``result_upsert``
+is the document a result creates when it arrives before its record (envelope + the result). Results with no
+request (drift windows) are documents of their own in a drift index (``drift_template_body``).
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from inferwatch.records import InferenceRecord
+from inferwatch.results import ResultRecord
 from inferwatch.sinks.naming import serving_engine
 
 BODIES = ("all", "first", "none")
@@ -76,6 +85,40 @@ _ENVELOPE: dict[str, Any] = {
 }
 
 
+_SCORE = {"type": "float", "ignore_malformed": True}
+_FLAG = {"type": "integer", "ignore_malformed": True}
+_STAMP: dict[str, Any] = {"created_at": {"type": "date"}, "source": KEYWORD}
+_META = {"properties": {"name": KEYWORD, "detector_type": KEYWORD, "version": KEYWORD}}
+
+
+def _result(data: dict[str, Any]) -> dict[str, Any]:
+    return {"properties": {"data": {"properties": data}, "meta": _META, **_STAMP}}
+
+
+RESULT_FIELDS: dict[str, Any] = {
+    "outlier": _result({"is_outlier": _FLAG, "instance_score": _SCORE}),
+    "adversarial": _result({"is_adversarial": _FLAG, "instance_score": _SCORE}),
+    "drift": _result(
+        {
+            "is_drift": _FLAG,
+            "p_val": _SCORE,
+            "threshold": _SCORE,
+            "distance": _SCORE,
+            "window_size": _FLAG,
+            "trigger": KEYWORD,
+        }
+    ),
+    "explanation": {
+        "properties": {
+            "meta": {"properties": {"name": KEYWORD, "type": KEYWORD}},
+            "data": {"type": "object", "enabled": False},
+            **_STAMP,
+        }
+    },
+}
+"""Mapped keys of merged results; every other key stays unmapped (``dynamic: false``)."""
+
+
 def template_body(flat_type: str, *, shards: int = 1, replicas: int = 0, total_fields: int = 500) -> dict[str, Any]:
     """``template`` of a composable index template: settings and explicit mappings (see module doc)."""
     flat = {"type": flat_type}
@@ -90,9 +133,79 @@ def template_body(flat_type: str, *, shards: int = 1, replicas: int = 0, total_f
         "mappings": {
             "dynamic": False,
             "_meta": {"created_by": "inferwatch", "schema": 1},
-            "properties": {**_ENVELOPE, "tags": flat, "request": side, "response": side},
+            "properties": {**_ENVELOPE, "tags": flat, "request": side, "response": side, **RESULT_FIELDS},
         },
     }
+
+
+def drift_template_body(*, shards: int = 1, replicas: int = 0, total_fields: int = 500) -> dict[str, Any]:
+    """The drift index: one document per result that belongs to no request (a closed drift window)."""
+    envelope = {k: _ENVELOPE[k] for k in ("@timestamp", "id", "model_name", "deployment", "namespace", "endpoint")}
+    return {
+        "settings": {
+            "number_of_shards": shards,
+            "number_of_replicas": replicas,
+            "index.mapping.total_fields.limit": total_fields,
+            "index.mapping.depth.limit": 5,
+        },
+        "mappings": {
+            "dynamic": False,
+            "_meta": {"created_by": "inferwatch", "schema": 1},
+            "properties": {
+                **envelope,
+                "kind": KEYWORD,
+                "source": KEYWORD,
+                "created_at": {"type": "date"},
+                **RESULT_FIELDS,
+            },
+        },
+    }
+
+
+def result_fields(result: ResultRecord) -> dict[str, Any]:
+    """The partial document a result merges into its request's document: ``{kind: body+stamp}``."""
+    return {result.kind: result.stamped_body()}
+
+
+def result_upsert(result: ResultRecord) -> dict[str, Any]:
+    """The document a result creates when its request's record is not indexed yet: the envelope the record
+    would give (so the document is found by id, time and model meanwhile) plus the result. The record's own
+    write later merges over the envelope and keeps the result."""
+    created = result.to_dict()["created_at"]
+    doc: dict[str, Any] = {
+        "id": result.request_id,
+        "RequestId": result.request_id,
+        "@timestamp": created,
+        "item": result.item or 0,
+        "items": result.items or 0,
+        "ServingEngine": serving_engine(result),
+        "model_name": result.model_name,
+        "deployment": result.deployment,
+        "namespace": result.namespace,
+        "endpoint": result.endpoint,
+        "Ce-Modelid": result.model_name,
+        "Ce-Inferenceservicename": result.deployment or result.model_name,
+        "Ce-Namespace": result.namespace,
+        "Ce-Endpoint": result.endpoint,
+    }
+    return {**{k: v for k, v in doc.items() if v is not None}, **result_fields(result)}
+
+
+def result_document(result: ResultRecord) -> dict[str, Any]:
+    """A document of the drift index (a result with no request): envelope, kind and the result."""
+    d = result.to_dict()
+    doc = {
+        "@timestamp": d["created_at"],
+        "created_at": d["created_at"],
+        "id": result.id,
+        "kind": result.kind,
+        "source": result.source,
+        "model_name": result.model_name,
+        "deployment": result.deployment,
+        "namespace": result.namespace,
+        "endpoint": result.endpoint,
+    }
+    return {**{k: v for k, v in doc.items() if v is not None}, **result_fields(result)}
 
 
 def documents(record: InferenceRecord, bodies: str = "first") -> Iterator[tuple[str, dict[str, Any]]]:

@@ -1,7 +1,9 @@
 """The embedded default store: one SQLite database (WAL), no set-up, searchable by ``inferwatch audit``.
 
 URI: ``sqlite:///absolute/path.db`` or ``sqlite://relative/path.db``. One row per request id; writing the
-same id again replaces the row, so retries and replays never duplicate.
+same id again replaces the row, so retries and replays never duplicate. Detector and explainer results
+(``ResultRecord``) go to a ``results`` table, one row per result id (upserted the same way), looked up by the
+request id they belong to (``results_for``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import orjson
 
 from inferwatch.errors import ConfigError, SinkError
 from inferwatch.records import InferenceRecord
+from inferwatch.results import Record, ResultRecord
 from inferwatch.sinks.base import SinkHealth, SinkURI
 
 _SCHEMA = """
@@ -32,6 +35,17 @@ CREATE TABLE IF NOT EXISTS records (
 );
 CREATE INDEX IF NOT EXISTS records_received ON records (received_at);
 CREATE INDEX IF NOT EXISTS records_model ON records (model_name, received_at);
+CREATE TABLE IF NOT EXISTS results (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    request_id TEXT,
+    item INTEGER,
+    created_at TEXT NOT NULL,
+    model_name TEXT,
+    doc BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS results_request ON results (request_id);
+CREATE INDEX IF NOT EXISTS results_created ON results (kind, created_at);
 """
 
 
@@ -71,7 +85,7 @@ class SQLiteSink:
     def from_uri(cls, uri: SinkURI) -> SQLiteSink:
         return cls(path_from_uri(uri))
 
-    def write(self, records: Sequence[InferenceRecord]) -> None:
+    def write(self, records: Sequence[Record]) -> None:
         rows = [
             (
                 r.id,
@@ -84,10 +98,19 @@ class SQLiteSink:
                 r.to_json(),
             )
             for r in records
+            if isinstance(r, InferenceRecord)
+        ]
+        results = [
+            (r.id, r.kind, r.request_id, r.item, _iso(r.created_at), r.model_name, r.to_json())
+            for r in records
+            if isinstance(r, ResultRecord)
         ]
         try:
             with self._lock, self._db:
-                self._db.executemany("INSERT OR REPLACE INTO records VALUES (?,?,?,?,?,?,?,?)", rows)
+                if rows:
+                    self._db.executemany("INSERT OR REPLACE INTO records VALUES (?,?,?,?,?,?,?,?)", rows)
+                if results:
+                    self._db.executemany("INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?)", results)
         except sqlite3.Error as e:
             raise SinkError(f"sqlite store {self.path}: {e}", retriable=True) from e
 
@@ -118,6 +141,24 @@ class SQLiteSink:
         with self._lock:
             rows = self._db.execute(sql, args).fetchall()
         return [InferenceRecord.from_dict(orjson.loads(doc)) for (doc,) in rows]
+
+    def results_for(self, request_ids: Sequence[str]) -> list[ResultRecord]:
+        """Results attached to any of ``request_ids``, oldest first (by item, then time)."""
+        if not request_ids:
+            return []
+        marks = ",".join("?" * len(request_ids))
+        sql = f"SELECT doc FROM results WHERE request_id IN ({marks}) ORDER BY request_id, item, created_at"
+        with self._lock:
+            rows = self._db.execute(sql, list(request_ids)).fetchall()
+        return [ResultRecord.from_dict(orjson.loads(doc)) for (doc,) in rows]
+
+    def results(self, kind: str | None = None, limit: int = 100) -> list[ResultRecord]:
+        """The newest results (of one ``kind``, e.g. ``drift``), newest first."""
+        sql = "SELECT doc FROM results" + (" WHERE kind = ?" if kind else "") + " ORDER BY created_at DESC LIMIT ?"
+        args: list[str | int] = [kind, limit] if kind else [limit]
+        with self._lock:
+            rows = self._db.execute(sql, args).fetchall()
+        return [ResultRecord.from_dict(orjson.loads(doc)) for (doc,) in rows]
 
     def count(self) -> int:
         with self._lock:

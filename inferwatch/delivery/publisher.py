@@ -1,0 +1,138 @@
+"""``ResultPublisher``: how detectors and explainers hand their results to the shared sinks.
+
+A service builds one from its ``ResultsSettings`` (``--results-sink URI``, repeatable; the spool settings the
+logger uses) and its own metrics registry. ``publish`` never blocks and never raises: results go through the
+same delivery pipeline as the logger's records (bounded queue, one worker per sink, on-disk spool replayed
+after an outage or a restart, drops counted in ``inferwatch_records_dropped_total`` and logged).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Annotated
+
+from prometheus_client import CollectorRegistry
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode
+
+from inferwatch.delivery.metrics import DeliveryMetrics
+from inferwatch.delivery.pipeline import DeliveryOptions, Pipeline
+from inferwatch.results import Record, ResultRecord
+from inferwatch.settings import common, split_list
+from inferwatch.sinks import Sink, open_sink
+
+log = logging.getLogger("inferwatch.results")
+
+
+class ResultsSettings(BaseSettings):
+    """Where a detector's or explainer's results go (a mixin of the service's settings, same env prefix)."""
+
+    results_sink: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Sink URIs for results (sqlite://, kafka://, elasticsearch://, opensearch://, cloudevents+http://);"
+        " none: results are not published.",
+    )
+    results_spool_dir: Path | None = Field(
+        None, description="Spools of failing result sinks; default $INFERWATCH_HOME/spool/results/<service>-<name>."
+    )
+    results_spool_max_bytes: int = Field(1 << 30, ge=0, description="Bound of each result sink's spool; 0 = none.")
+    results_queue_size: int = Field(10_000, ge=1, description="Results held in memory per queue before spooling.")
+    results_shutdown_timeout: float = Field(30.0, gt=0, description="Seconds to deliver pending results on exit.")
+    results_model: str | None = Field(None, description="Model of the logged requests (index/topic names).")
+    results_deployment: str | None = Field(None, description="Deployment of the logged requests.")
+    results_namespace: str | None = Field(None, description="Namespace of the logged requests.")
+    results_endpoint: str | None = Field(None, description="Endpoint (predictor) of the logged requests.")
+
+    @field_validator("results_sink", mode="before")
+    @classmethod
+    def _sinks(cls, v: object) -> object:
+        return split_list(v)
+
+
+def add_results_arguments(p: argparse.ArgumentParser) -> None:
+    """``--results-sink`` (repeatable) and the names of the logged requests, shared by serve and consume."""
+    p.add_argument(
+        "--results-sink",
+        action="append",
+        metavar="URI",
+        help="publish results to this sink (repeat): sqlite://, kafka://...?topic=, elasticsearch://, opensearch://, "
+        "cloudevents+http://",
+    )
+    p.add_argument("--results-spool-dir", type=Path, help="spools of failing result sinks")
+    p.add_argument("--results-model", help="model of the logged requests (index/topic names; else Ce-Modelid)")
+    p.add_argument("--results-deployment", help="deployment of the logged requests (else Ce-Inferenceservicename)")
+    p.add_argument("--results-namespace", help="namespace of the logged requests (else Ce-Namespace)")
+    p.add_argument("--results-endpoint", help="endpoint of the logged requests (else Ce-Endpoint)")
+
+
+class ResultPublisher:
+    """Delivers ``ResultRecord``s to sinks in the background (see module doc)."""
+
+    def __init__(
+        self,
+        sinks: Sequence[Sink],
+        registry: CollectorRegistry,
+        options: DeliveryOptions | None = None,
+        source: str = "results",
+    ) -> None:
+        self.source = source
+        self.sinks = list(sinks)
+        self.pipeline: Pipeline[Record] = Pipeline(self.sinks, _identity, DeliveryMetrics(registry), options)
+        self._started = False
+
+    @classmethod
+    def from_settings(cls, settings: ResultsSettings, registry: CollectorRegistry, service: str) -> ResultPublisher:
+        """Sinks opened from ``settings.results_sink`` (a bad URI is a ``ConfigError`` now, not later);
+        ``service`` (e.g. ``detector-iris-od``) names the default spool directory and the ``source`` label."""
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", service)
+        options = DeliveryOptions(
+            queue_size=settings.results_queue_size,
+            shutdown_timeout=settings.results_shutdown_timeout,
+            spool_dir=settings.results_spool_dir or common().home / "spool" / "results" / safe,
+            spool_max_bytes=settings.results_spool_max_bytes,
+        )
+        return cls([open_sink(u) for u in settings.results_sink], registry, options, source=service.split("-")[0])
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.sinks)
+
+    def start(self) -> ResultPublisher:
+        """Start the sink workers (each replays what an earlier run left in its spool first)."""
+        if self.enabled and not self._started:
+            self.pipeline.start()
+            self._started = True
+            log.info("publishing results to %s", ", ".join(s.name for s in self.sinks))
+        return self
+
+    def publish(self, record: ResultRecord) -> bool:
+        """Queue one result; never blocks, never raises. ``False`` if it was not accepted (no sink, or dropped)."""
+        if not self._started:
+            return False
+        try:
+            return self.pipeline.submit_record(record, self.source)
+        except Exception:  # the caller's answer must never depend on result delivery
+            log.exception("could not queue result %s", record.id)
+            return False
+
+    def publish_all(self, records: Iterable[ResultRecord]) -> int:
+        """``publish`` each; how many were accepted."""
+        return sum(self.publish(r) for r in records)
+
+    def health(self) -> dict[str, object]:
+        backlog = self.pipeline.backlog()
+        return {w.sink.name: {"ok": w.health().ok, "spooled": backlog[w.sink.name][0]} for w in self.pipeline.workers}
+
+    def close(self) -> None:
+        """Deliver what was accepted (or leave it spooled for the next start) within the shutdown timeout."""
+        if self._started:
+            self._started = False
+            self.pipeline.stop()
+
+
+def _identity(record: Record) -> Record:
+    return record
