@@ -4,7 +4,8 @@ At-least-once: poll a batch, run every usable record's request instances through
 then commit the consumed positions (offset + 1). A record that cannot be used (not JSON, no decoded
 instances, the wrong features) is counted under ``outcome="unusable"``, logged and committed, so one bad
 message never blocks the partition. Use a consumer group (``group_id``) so restarts resume where the last
-commit left off.
+commit left off. With ``results`` (a ``detectors.results.DetectorResults``), each result is published for the
+record it came from (its id, model, deployment, namespace, endpoint), so it is merged into that record's document.
 """
 
 from __future__ import annotations
@@ -26,9 +27,12 @@ log = logging.getLogger("inferwatch.consumers.detect")
 class RecordDetector:
     """Turns logger records into detector calls; ``consume`` drives a kafka-python ``KafkaConsumer``."""
 
-    def __init__(self, core: Any, on_result: Callable[[str, dict[str, Any]], None] | None = None) -> None:
+    def __init__(
+        self, core: Any, on_result: Callable[[str, dict[str, Any]], None] | None = None, results: Any = None
+    ) -> None:
         self.core = core
         self.on_result = on_result
+        self.results = results
         self.records = Counter(
             "inferwatch_consumer_records",
             "Records consumed from Kafka by outcome (detected, unusable).",
@@ -47,6 +51,8 @@ class RecordDetector:
             log.warning("record not usable by the detector: %s", e)
             return None
         self.records.labels("detected").inc()
+        if self.results is not None:
+            self.results.request(_origin(record), result, len(rows))
         if self.on_result is not None:
             self.on_result(str(record.get("id")), result)
         return result
@@ -78,3 +84,18 @@ class RecordDetector:
             if max_records is not None and handled >= max_records:
                 break
         return handled
+
+
+def _origin(record: dict[str, Any]) -> Any:
+    from detectors.results import Origin
+
+    tags = record.get("tags")
+    return Origin(
+        str(record.get("id")),
+        model_name=record.get("model_name"),
+        deployment=record.get("deployment"),
+        namespace=record.get("namespace"),
+        endpoint=record.get("endpoint"),
+        protocol=record.get("protocol"),
+        tags=dict(tags) if isinstance(tags, dict) else {},
+    )

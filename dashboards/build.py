@@ -180,6 +180,22 @@ DETECTORS = Dashboard(
             [(f"sum by (detector_type) (rate(inferwatch_detector_instances_total{{{JOB}}}{R}))", "{{detector_type}}")],
             "reqps",
         ),
+        Panel(
+            "Accuracy from feedback",
+            [(f'max by (model_name) (inferwatch_feedback_accuracy{{{JOB}, class=""}})', "{{model_name}}")],
+            "percentunit",
+            description="Correct predictions among the instances whose truth came back through /send-feedback.",
+        ),
+        Panel(
+            "Feedback confusion counts /s by class",
+            [
+                (f"sum by (class) (rate(seldon_metric_true_positive_total{{{JOB}}}{R}))", "TP {{class}}"),
+                (f"sum by (class) (rate(seldon_metric_false_positive_total{{{JOB}}}{R}))", "FP {{class}}"),
+                (f"sum by (class) (rate(seldon_metric_false_negative_total{{{JOB}}}{R}))", "FN {{class}}"),
+            ],
+            "reqps",
+            description="One-vs-rest per class; for a binary model class CLASS_1 gives Seldon's binary counters.",
+        ),
     ],
 )
 

@@ -20,6 +20,8 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from detectors.core import DetectorCore
+from detectors.feedback import FEEDBACK_EVENT_TYPES, FEEDBACK_METRICS_EVENT_TYPE, FeedbackService, open_feedback_store
+from detectors.results import DetectorResults, Origin, origin_from_event, origin_from_headers
 from detectors.settings import DetectorSettings
 from inferwatch.errors import BadRequest, CodecError, InferwatchError
 from inferwatch.protocols import Payload, decode_body, get_codec, headers
@@ -42,9 +44,15 @@ async def decode(request: Request, raw: bytes, kind: str, protocol: str | None, 
     return decoded.protocol, decoded.json, decoded.payload
 
 
-async def run_detector(core: DetectorCore, payload: Payload) -> dict[str, Any]:
-    x = core.features(payload.rows())
-    return await run_in_threadpool(core.detect, x)
+async def run_detector(
+    core: DetectorCore, payload: Payload, results: DetectorResults | None = None, origin: Origin | None = None
+) -> dict[str, Any]:
+    """Detect on the payload's instances; with ``results``, publish the result for ``origin`` (never raises)."""
+    x = core.payload_features(payload)
+    result = await run_in_threadpool(core.detect, x)
+    if results is not None and origin is not None:
+        results.request(origin, result, int(x.shape[0]))
+    return result
 
 
 def _json(body: Any) -> Response:
@@ -67,9 +75,13 @@ def v2_outputs(result: dict[str, Any]) -> list[dict[str, Any]]:
     return outputs
 
 
-def create_app(settings: DetectorSettings, core: DetectorCore) -> FastAPI:
-    """The detector's ASGI app. Graph-component and V2 routes answer synchronously; ``POST /`` is CloudEvents."""
-    app = FastAPI(title="inferwatch detector", lifespan=lambda _: _lifespan(core))
+def create_app(settings: DetectorSettings, core: DetectorCore, results: DetectorResults | None = None) -> FastAPI:
+    """The detector's ASGI app. Graph-component and V2 routes answer synchronously; ``POST /`` is CloudEvents.
+    With ``results`` every result is also published to the ``--results-sink`` sinks."""
+    feedback = FeedbackService(
+        core.feedback, open_feedback_store(settings.feedback_store), settings.results_model or settings.model_name
+    )
+    app = FastAPI(title="inferwatch detector", lifespan=lambda _: _lifespan(core, feedback))
     install_error_handler(app)
     kind_tag = core.detector_type
     event_type = settings.event_type or (
@@ -78,10 +90,11 @@ def create_app(settings: DetectorSettings, core: DetectorCore) -> FastAPI:
 
     async def predict(request: Request) -> Response:
         raw = await request.body()
-        _, _, payload = await decode(
+        proto, _, payload = await decode(
             request, raw, "request", request.query_params.get("protocol") or settings.protocol, request.url.path
         )
-        return _json({"jsonData": await run_detector(core, payload), "meta": {}})
+        origin = origin_from_headers(request.headers, payload.id, proto)
+        return _json({"jsonData": await run_detector(core, payload, results, origin), "meta": {}})
 
     for path in ("/predict", "/api/v1.0/predictions"):
         app.add_api_route(path, predict, methods=["POST"], summary="Detector result as a Seldon jsonData message")
@@ -90,8 +103,9 @@ def create_app(settings: DetectorSettings, core: DetectorCore) -> FastAPI:
         async def handler(request: Request) -> Response:
             raw = await request.body()
             proto = request.query_params.get("protocol") or settings.protocol
-            _, doc, payload = await decode(request, raw, kind, proto, request.url.path)
-            result = await run_detector(core, payload)
+            proto, doc, payload = await decode(request, raw, kind, proto, request.url.path)
+            origin = origin_from_headers(request.headers, payload.id, proto)
+            result = await run_detector(core, payload, results, origin)
             if not isinstance(doc, dict):
                 raise BadRequest("a graph-component body must be a JSON object")
             meta = doc.setdefault("meta", {})
@@ -104,6 +118,12 @@ def create_app(settings: DetectorSettings, core: DetectorCore) -> FastAPI:
 
     app.add_api_route("/transform-input", transform("request"), methods=["POST"], summary="Pass-through + meta.tags")
     app.add_api_route("/transform-output", transform("response"), methods=["POST"], summary="Pass-through + meta.tags")
+
+    @app.post("/send-feedback", summary="Seldon Feedback (truth + response or request id): TP/FP/TN/FN metrics")
+    async def send_feedback(request: Request) -> Response:
+        raw, origin = await request.body(), origin_from_headers(request.headers)
+        summary = await run_in_threadpool(feedback.handle, raw, origin, request.headers.get("content-type"))
+        return _json({"jsonData": summary, "meta": {}})
 
     @app.get("/health/ping")
     async def ping() -> Response:
@@ -144,7 +164,7 @@ def create_app(settings: DetectorSettings, core: DetectorCore) -> FastAPI:
             )
         raw = await request.body()
         _, _, payload = await decode(request, raw, "request", "v2", request.url.path)
-        result = await run_detector(core, payload)
+        result = await run_detector(core, payload, results, origin_from_headers(request.headers, payload.id, "v2"))
         body = {
             "model_name": name,
             "id": payload.id,
@@ -157,24 +177,32 @@ def create_app(settings: DetectorSettings, core: DetectorCore) -> FastAPI:
     async def cloudevent(request: Request) -> Response:
         raw = await request.body()
         event = parse_http(dict(request.headers), raw)
+        if event.type in FEEDBACK_EVENT_TYPES:
+            summary = await run_in_threadpool(feedback.handle, event.data, origin_from_event(event), None)
+            return await _answer(settings, event, FEEDBACK_METRICS_EVENT_TYPE, summary)
         proto = event.extensions.get(headers.EXT_PROTOCOL) or settings.protocol
         kind = "response" if event.type.endswith(".response") else "request"
         _, _, payload = await decode(request, event.data, kind, proto, "/")
-        result = await run_detector(core, payload)
-        answer = CloudEvent(
-            id=event.id,
-            source=settings.event_source,
-            type=event_type,
-            extensions=dict(event.extensions),
-            datacontenttype="application/json",
-            data=orjson.dumps(result),
-        )
-        out_headers, body = to_binary_http(answer)
-        if settings.reply_url:
-            await _reply(settings.reply_url, settings.reply_timeout, out_headers, body)
-        return Response(body, headers=out_headers, media_type="application/json")
+        result = await run_detector(core, payload, results, origin_from_event(event, proto))
+        return await _answer(settings, event, event_type, result)
 
     return app
+
+
+async def _answer(settings: DetectorSettings, event: CloudEvent, event_type: str, result: Any) -> Response:
+    """The answer event: the incoming id and ``Ce-*`` extensions, our type and source; also sent to ``reply_url``."""
+    answer = CloudEvent(
+        id=event.id,
+        source=settings.event_source,
+        type=event_type,
+        extensions=dict(event.extensions),
+        datacontenttype="application/json",
+        data=orjson.dumps(result),
+    )
+    out_headers, body = to_binary_http(answer)
+    if settings.reply_url:
+        await _reply(settings.reply_url, settings.reply_timeout, out_headers, body)
+    return Response(body, headers=out_headers, media_type="application/json")
 
 
 async def _reply(url: str, timeout: float, out_headers: dict[str, str], body: bytes) -> None:
@@ -189,14 +217,12 @@ async def _reply(url: str, timeout: float, out_headers: dict[str, str], body: by
 
 
 @contextlib.asynccontextmanager
-async def _lifespan(core: DetectorCore) -> AsyncIterator[None]:
-    """With a time window, close expired windows even when no request arrives (checked every second)."""
+async def _lifespan(core: DetectorCore, feedback: FeedbackService) -> AsyncIterator[None]:
+    """With a time window, close expired windows even when no request arrives (checked every second). On exit,
+    close the feedback store and save an online detector's state."""
     seconds = core.settings.window_seconds
-    if seconds is None:
-        yield
-        return
 
-    async def ticker() -> None:
+    async def ticker(seconds: float) -> None:
         while True:
             await asyncio.sleep(min(1.0, seconds / 4))
             try:
@@ -204,12 +230,15 @@ async def _lifespan(core: DetectorCore) -> AsyncIterator[None]:
             except InferwatchError as e:
                 log.error("closing a time window failed: %s", e.message)
 
-    task = asyncio.create_task(ticker())
+    task = asyncio.create_task(ticker(seconds)) if seconds is not None else None
     try:
         yield
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        feedback.close()
+        await run_in_threadpool(core.close)
 
 
 def create_detector_admin_app(core: DetectorCore) -> FastAPI:

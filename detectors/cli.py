@@ -5,9 +5,16 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from detectors.kinds import KINDS
+from inferwatch.delivery.publisher import add_results_arguments
 from inferwatch.settings import from_cli
+
+if TYPE_CHECKING:
+    from detectors.core import DetectorCore
+    from detectors.results import DetectorResults
+    from detectors.settings import DetectorSettings
 
 HELP = "alibi-detect outlier/drift detectors: fit one from data, or serve one"
 DESCRIPTION = f"""\
@@ -18,7 +25,8 @@ Fit a detector from reference data, or serve any detector saved by alibi-detect.
   inferwatch detector consume --detector DIR --bootstrap HOST:PORT --topic TOPIC [--group G]
 
 Kinds: {", ".join(k for k, v in KINDS.items() if not v.needs_tf)}.
-Need the TensorFlow extra (not in this version): {", ".join(k for k, v in KINDS.items() if v.needs_tf)}.
+With pip install 'inferwatch[detect-tf]': {", ".join(k for k, v in KINDS.items() if v.needs_tf)}
+(adversarial-ae: --option label_column=NAME; ae/vae/adversarial-ae save dill files: --trust-artifacts).
 iforest and mahalanobis are saved as detector.joblib + inferwatch.json (alibi-detect's own save imports
 TensorFlow for them); like classifier's model.joblib/dill files they are served only with --trust-artifacts.
 
@@ -26,7 +34,12 @@ Served on one port: Seldon graph component (/predict, /api/v1.0/predictions, /tr
 /transform-output, /health/ping, /health/status, /metadata), V2 (/v2/health/live|ready,
 /v2/models/NAME/infer) and CloudEvents (POST /, answered with Ce-Type io.seldon.serving.inference.outlier|drift).
 Drift detectors answer {{"data": {{"pending": true, ...}}}} until --batch-size instances or --window-seconds
-have passed; the pending window is kept on disk (--state-dir). Metrics on --metrics-port /metrics.
+have passed; the pending window is kept on disk (--state-dir), as is an online detector's state (saved every
+--checkpoint-every instances, default 100, and on shutdown; loaded on start). POST /send-feedback (and CloudEvents
+of type io.seldon.serving.feedback) take Seldon Feedback messages: truth + response, or a request id looked up in
+--feedback-store; they count seldon_metric_true_positive_total (and the false_positive, true_negative,
+false_negative series) and inferwatch_feedback_accuracy per model_name and class.
+Metrics on --metrics-port /metrics.
 'consume' reads the logger's Kafka topic of paired records in a consumer group, runs each record's request
 instances through the detector and commits after processing (at-least-once); unusable records are counted
 (inferwatch_consumer_records_total{{outcome="unusable"}}) and skipped. Its metrics are on --metrics-port.
@@ -57,6 +70,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     serve.add_argument("--event-type", help="Ce-Type of answers (default io.seldon.serving.inference.<type>)")
     serve.add_argument("--event-source", help="Ce-Source of answers")
     serve.add_argument("--reply-url", help="also POST each CloudEvent answer here")
+    serve.add_argument(
+        "--feedback-store",
+        metavar="URI",
+        help="look up a feedback's response by request id: sqlite://, elasticsearch://",
+    )
     consume = sub.add_parser("consume", help="run a detector on the logger's Kafka topic of records")
     consume.add_argument("--detector", type=Path, help="directory written by save_detector or 'detector fit'")
     consume.add_argument("--trust-artifacts", action="store_true", default=None, help="allow dill/joblib files")
@@ -68,9 +86,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     consume.add_argument("--batch-size", type=int, help="drift window size in instances (default 1000)")
     consume.add_argument("--window-seconds", type=float, help="drift window duration (default: count only)")
     consume.add_argument("--state-dir", type=Path, help="pending-window directory (default $INFERWATCH_HOME/...)")
+    for action in (serve, consume):
+        add_results_arguments(action)
+        action.add_argument("--checkpoint-every", type=int, help="online detectors: save state every N instances")
+
+
+def _prepare_tensorflow(args: argparse.Namespace) -> None:
+    """TensorFlow only in processes whose detector uses it (alibi-detect imports it eagerly, ~10 s)."""
+    from inferwatch import tf_env
+
+    if args.detector_command == "fit":
+        tf_env.prepare(KINDS[args.kind].needs_tf)
+        return
+    from detectors.loader import needs_tensorflow
+    from detectors.settings import DetectorSettings
+
+    tf_env.prepare(needs_tensorflow(from_cli(DetectorSettings, args).detector))
 
 
 def run(args: argparse.Namespace) -> int:
+    _prepare_tensorflow(args)
     if args.detector_command == "fit":
         from detectors.fit import fit_detector, parse_options
 
@@ -96,16 +131,31 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = from_cli(DetectorSettings, args)
     core = DetectorCore(settings)
+    results = _results(settings, core)
     log = logging.getLogger("inferwatch.detectors")
     log.info("%s detector from %s on %s:%d", core.detector_type, settings.detector, settings.host, settings.port)
-    serve(
-        create_app(settings, core),
-        settings.host,
-        settings.port,
-        create_detector_admin_app(core),
-        settings.metrics_port,
-    )
+    try:
+        serve(
+            create_app(settings, core, results),
+            settings.host,
+            settings.port,
+            create_detector_admin_app(core),
+            settings.metrics_port,
+        )
+    finally:
+        results.publisher.close()
     return 0
+
+
+def _results(settings: DetectorSettings, core: DetectorCore) -> DetectorResults:
+    """The started ``DetectorResults`` of ``--results-sink`` (publishing nothing without one)."""
+    from detectors.results import DetectorResults
+    from inferwatch.delivery.publisher import ResultPublisher
+
+    publisher = ResultPublisher.from_settings(settings, core.registry, f"detector-{settings.model_name}").start()
+    results = DetectorResults(settings, core.detector_type, publisher)
+    core.on_window = results.window
+    return results
 
 
 def _consume(args: argparse.Namespace) -> int:
@@ -120,10 +170,15 @@ def _consume(args: argparse.Namespace) -> int:
 
     settings = from_cli(DetectorSettings, args)
     core = DetectorCore(settings)
+    results = _results(settings, core)
     consumer = group_consumer(args.bootstrap.split(","), args.topic, args.group)
     stop = threading.Event()
     worker = threading.Thread(
-        target=RecordDetector(core).consume, args=(consumer,), kwargs={"stop": stop}, name="consume", daemon=True
+        target=RecordDetector(core, results=results).consume,
+        args=(consumer,),
+        kwargs={"stop": stop},
+        name="consume",
+        daemon=True,
     )
     logging.getLogger("inferwatch.detectors").info(
         "%s detector from %s consuming %s (group %s)", core.detector_type, settings.detector, args.topic, args.group
@@ -135,4 +190,6 @@ def _consume(args: argparse.Namespace) -> int:
         stop.set()
         worker.join(30)
         consumer.close()
+        core.close()
+        results.publisher.close()
     return 0

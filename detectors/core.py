@@ -4,21 +4,26 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import shutil
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from prometheus_client import CollectorRegistry
 
+from detectors.feedback import FeedbackCounter
 from detectors.kinds import OUTLIER, Array
 from detectors.loader import LoadedDetector, load
 from detectors.metrics import DetectorMetrics
 from detectors.settings import DetectorSettings
 from detectors.window import Window
-from inferwatch.errors import UnprocessableEntity
+from inferwatch.errors import ConfigError, UnprocessableEntity
 from inferwatch.metrics import new_registry
+from inferwatch.protocols import Payload
 from inferwatch.settings import common
 
 log = logging.getLogger("inferwatch.detectors")
@@ -39,6 +44,45 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+class OnlineCheckpoint:
+    """An online detector's state (alibi-detect's ``save_state``/``load_state``) in ``state_dir/online``: loaded on
+    start, saved every ``every`` instances and on ``close`` (written beside, then moved in with ``os.replace``)."""
+
+    def __init__(self, detector: Any, state_dir: Path, every: int) -> None:
+        self.detector, self.dir, self.every = detector, state_dir / "online", every
+        self.unsaved = 0
+        if any(self.dir.glob("state.*")):
+            try:
+                detector.load_state(self.dir)
+            except Exception as e:  # numpy/torch raise many types for a damaged file
+                raise ConfigError(
+                    f"{self.dir}: online detector state could not be loaded ({type(e).__name__}: {e}); "
+                    "delete that directory to start the detector afresh"
+                ) from e
+            log.info("online detector state loaded from %s (t=%s)", self.dir, int(getattr(detector, "t", 0)))
+
+    def step(self, n: int) -> None:
+        """``n`` more instances seen: save when ``every`` have passed since the last save."""
+        self.unsaved += n
+        if self.every and self.unsaved >= self.every:
+            self.save()
+
+    def save(self) -> None:
+        """Persist the state now; a failure is logged (detection goes on, the previous checkpoint stays)."""
+        tmp = self.dir.with_name("online.tmp")
+        try:
+            shutil.rmtree(tmp, ignore_errors=True)
+            self.detector.save_state(tmp)
+            self.dir.mkdir(parents=True, exist_ok=True)
+            for f in tmp.iterdir():
+                os.replace(f, self.dir / f.name)
+            tmp.rmdir()
+        except OSError as e:
+            log.error("saving online detector state to %s failed: %s", self.dir, e)
+            return
+        self.unsaved = 0
+
+
 class DetectorCore:
     """Validates features, runs the detector (per request for outliers, per window for drift), records metrics."""
 
@@ -55,8 +99,14 @@ class DetectorCore:
         self.names = self.loaded.feature_names or [f"f{j}" for j in range(self.loaded.n_features or 0)]
         state_dir = settings.state_dir or common().home / "detectors" / settings.model_name
         self.window = Window(state_dir, settings.batch_size, settings.window_seconds)
+        self.checkpoint = (
+            OnlineCheckpoint(self.loaded.detector, state_dir, settings.checkpoint_every) if self.loaded.online else None
+        )
+        self.feedback = FeedbackCounter(self.registry)
         self._lock = threading.Lock()
         self.last_result: dict[str, Any] | None = None
+        self.on_window: Callable[[dict[str, Any]], object] | None = None
+        """Called with each closed drift window's result (``detectors.results.DetectorResults.window``)."""
 
     @property
     def detector_type(self) -> str:
@@ -83,6 +133,27 @@ class DetectorCore:
         if x.ndim != 2:
             raise self._shape_error(tuple(int(n) for n in x.shape))
         return self.check(x)
+
+    def payload_features(self, payload: Payload) -> Array:
+        """A decoded payload's feature matrix. One finite numeric 2-D tensor is used as it is (columns picked by
+        name when the payload's ``names`` hold the detector's features): the same matrix ``features`` builds
+        from ``payload.rows()``, without a dict per row (~20 ms for 1,000 x 10). Anything else goes through
+        ``features``."""
+        x = self._tensor_matrix(payload)
+        return self.features(payload.rows()) if x is None else self.check(x)
+
+    def _tensor_matrix(self, payload: Payload) -> Array | None:
+        if len(payload.tensors) != 1:
+            return None
+        data = payload.tensors[0].data
+        if not isinstance(data, np.ndarray) or data.ndim != 2 or not data.shape[0] or data.dtype.kind not in "biuf":
+            return None
+        if data.dtype.kind == "f" and not np.isfinite(data).all():
+            return None  # rows() turns NaN/inf into None: keep that path's answer
+        wanted, names = self.loaded.feature_names, payload.names
+        if wanted and names and len(names) == data.shape[1] and set(wanted) <= set(names):
+            return data[:, [names.index(n) for n in wanted]]
+        return data
 
     def check(self, x: Array) -> Array:
         """``x`` validated against the detector: 2-D, right width, numeric; cast to the reference dtype."""
@@ -121,9 +192,17 @@ class DetectorCore:
     def _online(self, x: Array) -> dict[str, Any]:
         """Online detectors see one instance at a time: the last result, ``is_drift`` if any instance drifted."""
         results = [self._predict(row[None, :]) for row in x]
+        if self.checkpoint is not None:
+            self.checkpoint.step(len(x))
         last = results[-1]
         last["data"]["is_drift"] = max(int(r["data"].get("is_drift") or 0) for r in results)
         return last
+
+    def close(self) -> None:
+        """Clean shutdown: save an online detector's unsaved state."""
+        with self._lock:
+            if self.checkpoint is not None and self.checkpoint.unsaved:
+                self.checkpoint.save()
 
     def pending(self) -> dict[str, Any]:
         data = {"pending": True, "window_size": self.window.size, "received": self.window.received}
@@ -150,5 +229,7 @@ class DetectorCore:
             if trigger:
                 self.metrics.windows.labels(trigger).inc()
                 data["window_size"], data["trigger"] = int(x.shape[0]), trigger
+                if self.on_window is not None:
+                    self.on_window(result)
         self.last_result = result
         return result

@@ -12,7 +12,7 @@ import numpy as np
 from tqdm import tqdm
 
 from detectors.artifacts import JOBLIB_FILE, JOBLIB_FORMAT, SAVE_DETECTOR_FORMAT, write_manifest
-from detectors.kinds import Array, Kind, build, get_kind
+from detectors.kinds import OUTLIER, Array, Kind, build, get_kind
 from inferwatch.errors import ConfigError
 
 log = logging.getLogger("inferwatch.detectors.fit")
@@ -65,6 +65,24 @@ def read_reference(path: Path, feature_names: Sequence[str] | None = None) -> tu
     return x, names or [f"f{j}" for j in range(x.shape[1])]
 
 
+def split_labels(x: Array, names: list[str], column: Any) -> tuple[Array, list[str], Array]:
+    """Take the label column (a name, or an index for files without a header) out of the reference."""
+    index = names.index(column) if column in names else column
+    if not isinstance(index, int) or not 0 <= index < x.shape[1]:
+        raise ConfigError(f"label_column {column!r} is not a column of the reference; columns: {', '.join(names)}")
+    keep = [j for j in range(x.shape[1]) if j != index]
+    return x[:, keep], [names[j] for j in keep], x[:, index]
+
+
+def _note(kind: Kind, options: dict[str, Any]) -> str:
+    """What the slow part of fitting is, for the progress bar."""
+    if kind.online:
+        return " (online: simulating thresholds, 30-60 s at default ert; lower ert/window_size to speed up)"
+    if kind.needs_tf and kind.detector_type == OUTLIER:
+        return f" (training {options.get('epochs', 50)} epochs)"
+    return ""
+
+
 def save(detector: Any, kind: Kind, out: Path, feature_names: list[str], n_features: int) -> str:
     """Save with alibi-detect's ``save_detector``; kinds it cannot save without TF go to joblib.
 
@@ -106,14 +124,20 @@ def fit_detector(
 ) -> str:
     """Read the reference, fit a detector of ``kind_name`` and save it to ``out``; returns the format."""
     kind = get_kind(kind_name)
+    opts = dict(options or {})
+    label_column = opts.pop("label_column", None)
+    if kind.needs_labels and label_column is None:
+        raise ConfigError(f"{kind.name} trains a classifier on the reference: pass --option label_column=NAME")
     steps = tqdm(total=3, desc=f"fit {kind.name}", unit="step", disable=not progress)
     with steps:
         steps.set_postfix_str(f"reading {reference.name}")
         x, names = read_reference(reference, feature_names)
+        labels = None
+        if label_column is not None:
+            x, names, labels = split_labels(x, names, label_column)
         steps.update()
-        note = " (online: simulating thresholds, 30-60 s at default ert)" if kind.online else ""
-        steps.set_postfix_str(f"fitting on {x.shape[0]}x{x.shape[1]}{note}")
-        detector = build(kind, x, options or {})
+        steps.set_postfix_str(f"fitting on {x.shape[0]}x{x.shape[1]}{_note(kind, opts)}")
+        detector = build(kind, x, opts, labels)
         steps.update()
         steps.set_postfix_str(f"saving to {out}")
         fmt = save(detector, kind, out, names, int(x.shape[1]))

@@ -1,7 +1,8 @@
 """Detector kinds: one table row per kind, mapping its CLI name to how alibi-detect builds it.
 
-Adding a kind is adding one ``Kind`` row. Kinds that need TensorFlow are listed so ``--help`` and errors
-can name them, but building one raises ``ConfigError`` asking for the TensorFlow extra.
+Adding a kind is adding one ``Kind`` row. Kinds that need TensorFlow (``needs_tf``) are built by
+``detectors.tf_kinds`` and need ``pip install 'inferwatch[detect-tf]'``; without it building one raises
+``ConfigError`` naming that extra.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from typing import Any
 
 import numpy as np
 
+from inferwatch import tf_env
 from inferwatch.errors import ConfigError
 
 Array = np.ndarray[Any, Any]
 DRIFT, OUTLIER = "drift", "outlier"
-TF_EXTRA = "install the TensorFlow extra: pip install 'alibi-detect[tensorflow]'"
+TF_EXTRA = f"install the TensorFlow extra: {tf_env.DETECT_TF_EXTRA}"
 
 
 @dataclass(frozen=True)
@@ -33,13 +35,20 @@ class Kind:
     savable_without_tf: bool = True
     """False when alibi-detect's ``save_detector`` imports TensorFlow for this kind (legacy format)."""
     online: bool = False
+    needs_labels: bool = False
+    """True when ``fit`` needs class labels (``--option label_column=NAME``)."""
 
     def load_class(self) -> Any:
         module, _, cls = self.target.partition(":")
         return getattr(importlib.import_module(module), cls)
 
 
-def _drift(kind: Kind, x: Array, options: dict[str, Any]) -> Any:
+Builder = Callable[[Kind, Array, dict[str, Any], "Array | None"], Any]
+
+
+def _drift(kind: Kind, x: Array, options: dict[str, Any], labels: Array | None = None) -> Any:
+    if kind.needs_tf:
+        x = x.astype(np.float32)
     return kind.load_class()(x, **{**kind.defaults, **options})
 
 
@@ -50,7 +59,7 @@ _SKLEARN_MODELS = {
 }
 
 
-def _classifier(kind: Kind, x: Array, options: dict[str, Any]) -> Any:
+def _classifier(kind: Kind, x: Array, options: dict[str, Any], labels: Array | None = None) -> Any:
     opts = {**kind.defaults, **options}
     name = str(opts.pop("model", "random_forest"))
     if name not in _SKLEARN_MODELS:
@@ -60,7 +69,7 @@ def _classifier(kind: Kind, x: Array, options: dict[str, Any]) -> Any:
     return kind.load_class()(x, model, backend="sklearn", **opts)
 
 
-def _outlier(kind: Kind, x: Array, options: dict[str, Any]) -> Any:
+def _outlier(kind: Kind, x: Array, options: dict[str, Any], labels: Array | None = None) -> Any:
     opts = {**kind.defaults, **options}
     perc = float(opts.pop("threshold_perc", 95.0))
     detector = kind.load_class()(**opts)
@@ -70,11 +79,22 @@ def _outlier(kind: Kind, x: Array, options: dict[str, Any]) -> Any:
     return detector
 
 
-def _needs_tf(kind: Kind, x: Array, options: dict[str, Any]) -> Any:
-    raise ConfigError(f"detector kind {kind.name!r} needs TensorFlow, which this cut does not support; {TF_EXTRA}")
+def _autoencoder(kind: Kind, x: Array, options: dict[str, Any], labels: Array | None = None) -> Any:
+    from detectors import tf_kinds
+
+    opts = {**kind.defaults, **options}
+    return tf_kinds.autoencoder(kind.load_class(), x.astype(np.float32), opts, variational=kind.name == "vae")
+
+
+def _adversarial(kind: Kind, x: Array, options: dict[str, Any], labels: Array | None = None) -> Any:
+    from detectors import tf_kinds
+
+    return tf_kinds.adversarial(kind.load_class(), x.astype(np.float32), {**kind.defaults, **options}, labels)
 
 
 _ONLINE = {"ert": 150, "window_sizes": [20]}
+_TF = {"backend": "tensorflow"}
+_TF_ONLINE = {**_TF, "ert": 150, "window_size": 20, "verbose": False}
 KINDS: dict[str, Kind] = {
     k.name: k
     for k in (
@@ -88,20 +108,23 @@ KINDS: dict[str, Kind] = {
         Kind("classifier", "alibi_detect.cd:ClassifierDrift", DRIFT, {"n_folds": 3}),
         Kind("iforest", "alibi_detect.od:IForest", OUTLIER, savable_without_tf=False),
         Kind("mahalanobis", "alibi_detect.od:Mahalanobis", OUTLIER, savable_without_tf=False),
-        Kind("mmd", "alibi_detect.cd:MMDDrift", DRIFT, needs_tf=True),
-        Kind("lsdd", "alibi_detect.cd:LSDDDrift", DRIFT, needs_tf=True),
-        Kind("mmd-online", "alibi_detect.cd:MMDDriftOnline", DRIFT, needs_tf=True, online=True),
-        Kind("lsdd-online", "alibi_detect.cd:LSDDDriftOnline", DRIFT, needs_tf=True, online=True),
+        Kind("mmd", "alibi_detect.cd:MMDDrift", DRIFT, dict(_TF), needs_tf=True),
+        Kind("lsdd", "alibi_detect.cd:LSDDDrift", DRIFT, dict(_TF), needs_tf=True),
+        Kind("mmd-online", "alibi_detect.cd:MMDDriftOnline", DRIFT, dict(_TF_ONLINE), needs_tf=True, online=True),
+        Kind("lsdd-online", "alibi_detect.cd:LSDDDriftOnline", DRIFT, dict(_TF_ONLINE), needs_tf=True, online=True),
         Kind("ae", "alibi_detect.od:OutlierAE", OUTLIER, needs_tf=True),
         Kind("vae", "alibi_detect.od:OutlierVAE", OUTLIER, needs_tf=True),
-        Kind("adversarial-ae", "alibi_detect.ad:AdversarialAE", OUTLIER, needs_tf=True),
+        Kind("adversarial-ae", "alibi_detect.ad:AdversarialAE", OUTLIER, needs_tf=True, needs_labels=True),
     )
 }
 
-_BUILDERS: dict[str, Callable[[Kind, Array, dict[str, Any]], Any]] = {
+_BUILDERS: dict[str, Builder] = {
     "classifier": _classifier,
     "iforest": _outlier,
     "mahalanobis": _outlier,
+    "ae": _autoencoder,
+    "vae": _autoencoder,
+    "adversarial-ae": _adversarial,
 }
 
 
@@ -112,12 +135,17 @@ def get_kind(name: str) -> Kind:
     return KINDS[name]
 
 
-def build(kind: Kind, x: Array, options: dict[str, Any]) -> Any:
-    """Fit a detector of ``kind`` on reference data ``x`` (rows x features) with extra constructor options."""
+def build(kind: Kind, x: Array, options: dict[str, Any], labels: Array | None = None) -> Any:
+    """Fit a detector of ``kind`` on reference data ``x`` (rows x features) with extra constructor options.
+
+    ``labels`` (one class per row) are used by kinds with ``needs_labels``.
+    """
     if kind.needs_tf:
-        return _needs_tf(kind, x, options)
+        if not tf_env.available():
+            raise ConfigError(f"detector kind {kind.name!r} needs TensorFlow, which is not installed; {TF_EXTRA}")
+        tf_env.use_legacy_keras()
     builder = _BUILDERS.get(kind.name, _drift)
     try:
-        return builder(kind, x, options)
+        return builder(kind, x, options, labels)
     except TypeError as e:
         raise ConfigError(f"invalid options for detector kind {kind.name!r}: {e}") from e

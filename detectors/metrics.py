@@ -103,3 +103,36 @@ def _scalar(value: Any) -> float | None:
         return None
     arr = np.asarray(value, dtype=float).ravel()
     return float(arr[0]) if arr.size == 1 and np.isfinite(arr[0]) else None
+
+
+class FeedbackMetrics:
+    """Feedback metrics (``/send-feedback``, ``io.seldon.serving.feedback`` events) on an injected registry.
+
+    Seldon's names: its metrics server's ``seldon_metric_{true,false}_{positive,negative}`` counters (label
+    ``class`` = ``CLASS_<id>``, as its multi-class models tag them) and its executor's
+    ``seldon_api_model_feedback[_reward]``; every series also carries ``model_name``. Counts are one-vs-rest per
+    class, so for a binary model ``class="CLASS_1"`` are Seldon's binary counters. ``inferwatch_feedback_accuracy``
+    is the fraction of correct instances (``class=""``) and each class's one-vs-rest accuracy.
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        mc = ["model_name", "class"]
+        self.tp = Counter("seldon_metric_true_positive", "Feedback instances: true positives.", mc, registry=registry)
+        self.fp = Counter("seldon_metric_false_positive", "Feedback instances: false positives.", mc, registry=registry)
+        self.tn = Counter("seldon_metric_true_negative", "Feedback instances: true negatives.", mc, registry=registry)
+        self.fn = Counter("seldon_metric_false_negative", "Feedback instances: false negatives.", mc, registry=registry)
+        m = ["model_name"]
+        self.feedback = Counter("seldon_api_model_feedback", "Feedback messages received.", m, registry=registry)
+        self.reward = Counter("seldon_api_model_feedback_reward", "Sum of feedback rewards.", m, registry=registry)
+        self.instances = Counter(
+            "inferwatch_feedback_instances", "Instances with a known truth and prediction.", m, registry=registry
+        )
+        self.correct = Counter(
+            "inferwatch_feedback_correct", "Instances whose predicted class was the truth.", m, registry=registry
+        )
+        self.accuracy = Gauge(
+            "inferwatch_feedback_accuracy",
+            'Accuracy so far: overall (class="") and one-vs-rest per class.',
+            mc,
+            registry=registry,
+        )

@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from inferwatch.delivery.publisher import ResultsSettings
 
 
-class DetectorSettings(BaseSettings):
+class DetectorSettings(ResultsSettings):
     """How one detector is served (graph component, V2 model and CloudEvents receiver on one port)."""
 
     model_config = SettingsConfigDict(env_prefix="INFERWATCH_DETECTOR_", extra="ignore")
@@ -24,7 +26,15 @@ class DetectorSettings(BaseSettings):
         None, gt=0, description="Drift window duration; a window closes on count or time, whichever first."
     )
     state_dir: Path | None = Field(
-        None, description="Where the pending drift window is persisted; default $INFERWATCH_HOME/detectors/NAME."
+        None, description="Pending drift window and online-detector state; default $INFERWATCH_HOME/detectors/NAME."
+    )
+    checkpoint_every: int = Field(
+        100, ge=0, description="Online drift detectors: save their state every N instances (0: on shutdown only)."
+    )
+    feedback_store: str | None = Field(
+        None,
+        description="Logged records to look up a feedback's response by request id: sqlite://PATH, "
+        "elasticsearch://HOST:PORT or opensearch://HOST:PORT (the logger's sink URI).",
     )
     protocol: str | None = Field(None, description="Force a codec (seldon, v2, kserve-v1); else detected.")
     event_type: str | None = Field(

@@ -68,6 +68,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``inferwatch`` console script."""
+    if argv is None:  # a process of its own: TensorFlow may be hidden from it when its kind does not use it
+        from inferwatch import tf_env
+
+        tf_env.own_process()
     argv = list(sys.argv[1:] if argv is None else argv)
     only = next((a for a in argv if a in COMMANDS), None)
     if only is None and not any(a in ("-h", "--help", "--version") for a in argv):

@@ -6,6 +6,9 @@
   through the request's ``outputs``);
 - ``iris-features``: four named ``[n, 1]`` FP32 inputs decoded as a pandas DataFrame (content type
   ``pd``) by a model trained on those column names; answers ``predict_proba``.
+
+``prepare_detector`` writes a model served by MLServer's alibi-detect runtime (``mlserver-alibi-detect``,
+venv ``MLSERVER_ALIBI_DETECT``) from any directory written by alibi-detect's ``save_detector``.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from devstack.peers.venvs import Venv
 
 IRIS = "iris"
 IRIS_FEATURES = "iris-features"
+ALIBI_DETECT_RUNTIME = "mlserver_alibi_detect.AlibiDetectRuntime"
 
 
 class MLServerServer(PeerProcess):
@@ -115,3 +119,34 @@ def prepare_iris(venv: Venv, workdir: Path) -> tuple[str, ...]:
         (model_dir / "model-settings.json").write_text(json.dumps(model_settings, indent=2))
         train_iris(venv, model_dir / "model.joblib", named_columns=name == IRIS_FEATURES)
     return tuple(models)
+
+
+def prepare_detector(
+    workdir: Path,
+    name: str,
+    detector_dir: Path,
+    *,
+    batch_size: int | None = None,
+    predict_parameters: dict[str, Any] | None = None,
+) -> str:
+    """Write ``workdir/<name>/model-settings.json`` serving ``detector_dir`` (a ``save_detector`` directory,
+    loaded by the runtime with ``load_detector`` from ``parameters.uri``); returns ``name``.
+
+    Without ``batch_size`` every request is one ``predict`` call on all its rows; with it the runtime
+    collects that many *requests* and answers the others with no outputs. ``predict_parameters`` are passed
+    to the detector's ``predict`` (e.g. ``{"drift_type": "feature"}``).
+    """
+    extra: dict[str, Any] = {}
+    if batch_size is not None:
+        extra["batch_size"] = batch_size
+    if predict_parameters:
+        extra["predict_parameters"] = predict_parameters
+    settings = {
+        "name": name,
+        "implementation": ALIBI_DETECT_RUNTIME,
+        "parameters": {"uri": str(detector_dir.resolve()), "version": "v1", "extra": extra},
+    }
+    model_dir = workdir / name
+    model_dir.mkdir(parents=True, exist_ok=True)
+    (model_dir / "model-settings.json").write_text(json.dumps(settings, indent=2))
+    return name

@@ -63,6 +63,19 @@ MLSERVER = VenvSpec(
 )
 """MLServer (V2 protocol) with its scikit-learn runtime; it pulls numpy 2 and pandas."""
 
+MLSERVER_ALIBI_DETECT = VenvSpec(
+    "mlserver-alibi-detect",
+    (
+        "mlserver==1.7.1",
+        "mlserver-alibi-detect==1.6.1",
+        # the runtime needs alibi-detect's TensorFlow extra; TF 2.18 keeps numpy 1.26 (alibi-detect caps numpy < 2)
+        "alibi-detect[tensorflow]==0.13.0",
+        "tensorflow==2.18.1",
+        "numpy==1.26.4",
+    ),
+)
+"""MLServer with its alibi-detect runtime (V2 protocol): serves a directory written by ``save_detector``."""
+
 
 @dataclass(frozen=True)
 class Venv:

@@ -17,6 +17,7 @@ import pytest
 from prometheus_client import CollectorRegistry, start_http_server
 
 from dashboards.build import DASHBOARDS, OUT, render, text
+from detectors.feedback import FeedbackCounter
 from detectors.metrics import DetectorMetrics
 from devstack.prometheus import PrometheusService, promtool
 from explainers.metrics import ExplainerMetrics
@@ -74,6 +75,7 @@ def services_metrics() -> Iterator[tuple[int, Callable[[], None]]]:
         DetectorMetrics(registry),
         ExplainerMetrics(registry),
     )
+    feedback = FeedbackCounter(registry)
     names = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 
     def traffic() -> None:
@@ -102,6 +104,7 @@ def services_metrics() -> Iterator[tuple[int, Callable[[], None]]]:
         explainer.model_calls.labels("anchor_tabular").observe(3)
         explainer.explanations.labels("anchor_tabular").inc()
         explainer.errors.labels("UpstreamError").inc()
+        feedback.count("iris", predicted=["0", "1", "2", "1"], truth=["0", "1", "1", "2"], classes=3, reward=None)
 
     traffic()
     server, thread = start_http_server(0, addr="127.0.0.1", registry=registry)

@@ -13,7 +13,6 @@ from sklearn.datasets import load_wine
 
 from detectors.artifacts import JOBLIB_FILE, MANIFEST
 from detectors.fit import fit_detector, read_reference
-from detectors.kinds import build, get_kind
 from inferwatch.cli import main
 from inferwatch.errors import ConfigError
 
@@ -74,15 +73,6 @@ def test_bad_reference_files(tmp_path: Path) -> None:
     np.save(tmp_path / "r.npy", np.zeros((3, 2)))
     with pytest.raises(ConfigError, match="1 feature names given for 2 columns"):
         read_reference(tmp_path / "r.npy", ["only"])
-
-
-def test_save_detector_really_fails_without_tf_for_iforest(tmp_path: Path, iris_x: Any) -> None:
-    """The reason for the joblib fallback (DEPS-NOTES): alibi-detect's own save imports TensorFlow."""
-    from alibi_detect.saving import save_detector
-
-    detector = build(get_kind("iforest"), iris_x, {})
-    with pytest.raises(RuntimeError, match="Saving failed"):
-        save_detector(detector, str(tmp_path / "x"))
 
 
 @pytest.mark.parametrize("kind", ["iforest", "mahalanobis"])

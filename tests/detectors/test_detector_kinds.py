@@ -7,6 +7,7 @@ import pytest
 
 from detectors.fit import parse_options
 from detectors.kinds import KINDS, build, get_kind
+from inferwatch import tf_env
 from inferwatch.errors import ConfigError
 
 REQUIRED = ("ks", "chisquare", "tabular", "cvm", "fet", "cvm-online", "fet-online", "classifier", "iforest")
@@ -19,8 +20,9 @@ def test_table_lists_every_required_kind() -> None:
 
 
 @pytest.mark.parametrize("name", ["mmd", "lsdd-online", "adversarial-ae"])
-def test_tf_kinds_ask_for_the_tensorflow_extra(name: str) -> None:
-    with pytest.raises(ConfigError, match="TensorFlow extra"):
+def test_tf_kinds_ask_for_the_tensorflow_extra(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tf_env, "available", lambda: False)  # as in an install without inferwatch[detect-tf]
+    with pytest.raises(ConfigError, match=r"TensorFlow extra: pip install 'inferwatch\[detect-tf\]'"):
         build(get_kind(name), np.zeros((10, 2)), {})
 
 

@@ -1,0 +1,5 @@
+"""``python -m bench.detectors``."""
+
+from bench.detectors.run import main
+
+raise SystemExit(main())

@@ -1,0 +1,61 @@
+"""Detector results to the shared sinks (``--results-sink``): per request for outlier/adversarial (and online drift)
+detectors, per closed window for drift detectors.
+
+Transports build an ``Origin`` from what the request carries (request id from ``x-request-id``,
+``Seldon-Puid``, ``Ce-Requestid``/``Ce-Id`` or the V2 body id; model, deployment, namespace, endpoint from
+``Ce-*`` attributes, else the ``results_*`` settings) and call ``DetectorResults.request``; the core calls
+``window`` when a drift window closes.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from detectors.settings import DetectorSettings
+from inferwatch.delivery.publisher import ResultPublisher
+from inferwatch.results import Origin, ResultRecord, drift_id, origin_from_event, origin_from_headers, per_request
+from logger.ids import new_request_id
+
+__all__ = ["DetectorResults", "Origin", "origin_from_event", "origin_from_headers"]
+
+
+class DetectorResults:
+    """Turns detector outputs into ``ResultRecord``s and publishes them (never raises, never blocks)."""
+
+    def __init__(self, settings: DetectorSettings, detector_type: str, publisher: ResultPublisher) -> None:
+        self.settings = settings
+        self.kind = detector_type
+        self.publisher = publisher
+
+    def _envelope(self, origin: Origin | None) -> dict[str, Any]:
+        s, o = self.settings, origin or Origin(None)
+        return {
+            "model_name": o.model_name or s.results_model,
+            "deployment": o.deployment or s.results_deployment,
+            "namespace": o.namespace or s.results_namespace,
+            "endpoint": o.endpoint or s.results_endpoint,
+            "protocol": o.protocol,
+            "source": s.model_name,
+            "tags": dict(o.tags),
+        }
+
+    def request(self, origin: Origin, result: dict[str, Any], instances: int) -> int:
+        """Publish a per-request result (outlier, adversarial, online drift); a pending drift answer is not a
+        result. Returns how many records were queued."""
+        if not self.publisher.enabled or result.get("data", {}).get("pending"):
+            return 0
+        if self.kind == "drift" and result.get("data", {}).get("window_size"):
+            return 0  # a window closed by this request: published by ``window``
+        rid = origin.request_id or new_request_id()
+        return self.publisher.publish_all(per_request(self.kind, result, rid, instances, **self._envelope(origin)))
+
+    def window(self, result: dict[str, Any]) -> bool:
+        """Publish the result of a closed drift window (no request id: it goes to the drift index/topic)."""
+        if not self.publisher.enabled:
+            return False
+        now = datetime.now(UTC)
+        record = ResultRecord(drift_id(self.settings.model_name, now), "drift", result, created_at=now)
+        for key, value in self._envelope(None).items():
+            setattr(record, key, value)
+        return self.publisher.publish(record)
