@@ -120,3 +120,42 @@ def test_online_cvm_flags_drift_per_instance(
     calm = core.detect(undrifted[:5])
     assert calm["data"]["is_drift"] == 0 and calm["data"]["threshold"] == [None]  # NaN during warm-up -> null
     assert core.detect(np.tile(drifted, (2, 1)))["data"]["is_drift"] == 1
+
+
+def _decode(body: dict[str, Any], protocol: str) -> Any:
+    from inferwatch.protocols import get_codec
+
+    return get_codec(protocol).decode_request(body)
+
+
+def test_payload_features_fast_path_matches_the_rows_path(ks_core: DetectorCore, iris_names: list[str]) -> None:
+    rows = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]]
+    reversed_names = list(reversed(iris_names))
+    payloads = [
+        _decode({"inputs": [{"name": "x", "shape": [3, 4], "datatype": "FP64", "data": rows}]}, "v2"),
+        _decode({"data": {"names": iris_names, "ndarray": rows}}, "seldon"),
+        _decode({"data": {"names": reversed_names, "ndarray": [r[::-1] for r in rows]}}, "seldon"),
+        _decode({"data": {"ndarray": rows}}, "seldon"),
+        _decode({"data": {"ndarray": [[5, 3, 1, 0], [6, 3, 5, 2]]}}, "seldon"),
+    ]
+    for p in payloads:
+        fast, slow = ks_core.payload_features(p), ks_core.features(p.rows())
+        assert fast.dtype == slow.dtype and np.array_equal(fast, slow), p
+    assert np.array_equal(ks_core.payload_features(payloads[2]), np.asarray(rows, dtype=ks_core.loaded.dtype))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"data": {"ndarray": [[5.1, 3.5, 1.4]]}},  # wrong width
+        {"data": {"ndarray": [[5.1, float("nan"), 1.4, 0.2]]}},  # NaN: the rows path's answer
+        {"data": {"ndarray": []}},  # no instances
+    ],
+)
+def test_payload_features_errors_match_the_rows_path(ks_core: DetectorCore, body: dict[str, Any]) -> None:
+    payload = _decode(body, "seldon")
+    with pytest.raises(UnprocessableEntity) as slow:
+        ks_core.features(payload.rows())
+    with pytest.raises(UnprocessableEntity) as fast:
+        ks_core.payload_features(payload)
+    assert fast.value.message == slow.value.message
