@@ -23,6 +23,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from explainers.core import ExplainerCore
+from explainers.results import ExplainerResults
 from explainers.settings import ExplainerSettings
 from inferwatch.errors import BadRequest, CodecError
 from inferwatch.protocols import KSERVE_V1, SELDON, V2, Payload, Tensor, get_codec
@@ -63,8 +64,15 @@ def _one_or_all(explanations: list[dict[str, Any]]) -> Response:
     return _json(explanations[0] if len(explanations) == 1 else {"explanations": explanations})
 
 
-def create_app(settings: ExplainerSettings, core: ExplainerCore) -> FastAPI:
-    """The explainer's public app; the core is started and stopped by the app's lifespan."""
+def create_app(settings: ExplainerSettings, core: ExplainerCore, results: ExplainerResults | None = None) -> FastAPI:
+    """The explainer's public app; the core is started and stopped by the app's lifespan. With ``results`` every
+    explanation is also published to the ``--results-sink`` sinks."""
+
+    async def explain(request: Request, data: Any, params: dict[str, Any], body_id: str | None) -> list[dict[str, Any]]:
+        explanations = await core.explain(data, params)
+        if results is not None:
+            results.publish(request.headers, body_id, explanations, len(core.instances(data)))
+        return explanations
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -86,7 +94,7 @@ def create_app(settings: ExplainerSettings, core: ExplainerCore) -> FastAPI:
     async def seldon_explain(request: Request) -> Response:
         body = await _body(request)
         payload = seldon.decode_request({k: v for k, v in body.items() if k != "parameters"})
-        return _one_or_all(await core.explain(_data(payload), _params(body)))
+        return _one_or_all(await explain(request, _data(payload), _params(body), payload.id))
 
     app.add_api_route("/api/v1.0/explain", seldon_explain, methods=["POST"])
     app.add_api_route("/api/v0.1/explain", seldon_explain, methods=["POST"])
@@ -95,7 +103,7 @@ def create_app(settings: ExplainerSettings, core: ExplainerCore) -> FastAPI:
     async def kserve_explain(name: str, request: Request) -> Response:
         body = await _body(request)
         payload = kserve.decode_request({k: v for k, v in body.items() if k != "parameters"})
-        return _one_or_all(await core.explain(_data(payload), _params(body)))
+        return _one_or_all(await explain(request, _data(payload), _params(body), payload.id))
 
     @app.post("/v2/models/{name}/infer")
     async def v2_explain(name: str, request: Request) -> Response:
@@ -105,7 +113,7 @@ def create_app(settings: ExplainerSettings, core: ExplainerCore) -> FastAPI:
             data: Any = np.column_stack([np.asarray(t.data).reshape(len(t.data), -1) for t in payload.tensors])
         else:
             data = _data(payload)
-        explanations = await core.explain(data, params)
+        explanations = await explain(request, data, params, payload.id)
         texts = [orjson.dumps(e).decode() for e in explanations]
         out = Tensor("explanation", "BYTES", [len(texts), 1], texts, parameters={"content_type": "str"})
         response = Payload(V2, "response", [out], id=payload.id, model_name=name)
@@ -116,7 +124,8 @@ def create_app(settings: ExplainerSettings, core: ExplainerCore) -> FastAPI:
         body = await _body(request)
         if "instances" not in body:
             raise BadRequest("body needs 'instances'")
-        return _json({"explanations": await core.explain(body["instances"], _params(body))})
+        body_id = body.get("id") if isinstance(body.get("id"), str) else None
+        return _json({"explanations": await explain(request, body["instances"], _params(body), body_id)})
 
     async def ok() -> dict[str, str]:
         return {"status": "ok"}

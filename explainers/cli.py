@@ -6,6 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from inferwatch.delivery.publisher import add_results_arguments
 from inferwatch.errors import InferwatchError
 from inferwatch.serve import run as serve
 from inferwatch.settings import from_cli
@@ -20,8 +21,10 @@ retried, with 'Seldon-Skip-Logging: true' so the explainer's own calls are not l
 
 Kinds: anchor_tabular, kernel_shap (fitted on --reference), anchor_text (spacy.blank('en'), 'unknown'
 sampling), tree_shap (white-box: --option model_file=M.joblib --trust-artifacts), ale, partial_dependence,
-permutation_importance (labels in parameters.y). anchor_image and integrated_gradients need TensorFlow
-and are not available in this install. Or load a saved explainer: --explainer-dir DIR --trust-artifacts.
+permutation_importance (labels in parameters.y), integrated_gradients (white-box Keras classifier:
+--option model_file=M.keras; .h5 needs --trust-artifacts; needs TensorFlow: pip install
+'inferwatch[explain-tf]' on its own, or the dev install's TF 2.18). anchor_image is not available.
+Or load a saved explainer: --explainer-dir DIR --trust-artifacts.
 Reference files: .npy, .npz (X, optional y, feature_names) or .csv with a header (--option target=COL).
 
 Endpoints: POST /api/v1.0/explain and /api/v0.1/explain (Seldon message), POST /v1/models/NAME:explain
@@ -55,26 +58,42 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float, help="seconds per explanation before 504 (default 60)")
     p.add_argument("--model-timeout", type=float, help="seconds per model call (default 30)")
     p.add_argument("--retries", type=int, help="retries of a failed model call (default 5)")
-    p.add_argument("--batch-size", type=int, help="most instances per model call (default 1000)")
+    p.add_argument("--batch-size", type=int, help="most instances per model call (default 5000)")
     p.add_argument("--max-concurrency", type=int, help="model calls in flight (default 4)")
+    add_results_arguments(p)
+
+
+def _prepare_tensorflow(kind: str) -> None:
+    """TensorFlow only in processes whose kind uses it (alibi imports it eagerly, ~10 s)."""
+    from explainers.kinds import KINDS
+    from inferwatch import tf_env
+
+    tf_env.prepare(kind in KINDS and KINDS[kind].needs_tf)
 
 
 def run(args: argparse.Namespace) -> int:
     from explainers.app import create_app, create_explainer_admin_app
     from explainers.core import ExplainerCore
+    from explainers.results import ExplainerResults
     from explainers.settings import ExplainerSettings
+    from inferwatch.delivery.publisher import ResultPublisher
 
     settings = from_cli(ExplainerSettings, args)
+    _prepare_tensorflow(settings.kind)
     core = ExplainerCore(settings)
+    publisher = ResultPublisher.from_settings(settings, core.metrics.registry, f"explainer-{settings.kind}").start()
     log = logging.getLogger("inferwatch.explainers")
     log.info("explainer %s on %s:%d explaining %s", settings.kind, settings.host, settings.port, core.client.url)
-    serve(
-        create_app(settings, core),
-        settings.host,
-        settings.port,
-        create_explainer_admin_app(core),
-        settings.metrics_port,
-    )
+    try:
+        serve(
+            create_app(settings, core, ExplainerResults(settings, publisher)),
+            settings.host,
+            settings.port,
+            create_explainer_admin_app(core),
+            settings.metrics_port,
+        )
+    finally:
+        publisher.close()
     if core.failure is not None:
         if isinstance(core.failure, InferwatchError):
             raise core.failure

@@ -47,7 +47,7 @@ class ClientConfig:
     timeout: float = 30.0
     retries: int = 5
     backoff: float = 0.1
-    batch_size: int = 1000
+    batch_size: int = 5000
     max_concurrency: int = 4
 
 

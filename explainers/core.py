@@ -166,11 +166,29 @@ class ExplainerCore:
             return X.reshape(-1)
         if X.dtype.kind not in "biuf":
             raise UnprocessableEntity(f"{self.kind_name} explains numeric instances, got {X.dtype} values")
+        if self.kind.image:
+            return self._images(X)
         X = X.reshape(1, -1) if X.ndim <= 1 else X.reshape(X.shape[0], -1)
         if self.n_features is not None and X.shape[1] != self.n_features:
             raise UnprocessableEntity(
                 f"expected {self.n_features} features per instance, received {X.shape[1]}",
                 details={"expected": self.n_features, "received": int(X.shape[1])},
+            )
+        return X
+
+    def _images(self, X: NDArray[Any]) -> NDArray[Any]:
+        """Image instances as ``[n, *image_shape]`` (one image may come without the batch axis)."""
+        shape = kinds.image_shape(self.settings.options)
+        squeezed = shape[:-1] if len(shape) == 3 and shape[-1] == 1 else shape  # grey images may omit C=1
+        if X.shape in (shape, squeezed):
+            X = X.reshape(1, *shape)
+        elif X.ndim >= 2 and X.shape[1:] in (shape, squeezed):
+            X = X.reshape(X.shape[0], *shape)
+        else:
+            raise UnprocessableEntity(
+                f"expected images of shape {list(shape)} (one, or a batch [n, {', '.join(map(str, shape))}]), "
+                f"received {list(X.shape)}",
+                details={"expected": ["n", *shape], "received": list(X.shape)},
             )
         return X
 

@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from explainers.reference import Reference
+from inferwatch import tf_env
 from inferwatch.errors import ConfigError, UnprocessableEntity
 
 Predictor = Callable[[Any], NDArray[Any]]
@@ -48,6 +49,9 @@ class Kind:
     params: frozenset[str]
     needs_reference: bool = True
     text: bool = False
+    needs_tf: bool = False
+    image: bool = False
+    """Instances are images of ``--option image_shape=[H,W,C]``, kept in that shape (not flattened)."""
 
 
 def _feature_names(ref: Reference | None, options: dict[str, Any]) -> list[str] | None:
@@ -76,6 +80,38 @@ def anchor_text(predictor: Predictor, ref: Reference | None, options: dict[str, 
     nlp = spacy.blank(options.get("language", "en"))
     strategy = options.get("sampling_strategy", "unknown")
     return AnchorText(predictor, sampling_strategy=strategy, nlp=nlp, seed=options.get("seed", 0))
+
+
+def image_shape(options: dict[str, Any]) -> tuple[int, ...]:
+    """``--option image_shape=[H,W,C]`` of an image kind (``H,W,C`` is read as well)."""
+    raw = options.get("image_shape")
+    if isinstance(raw, str):
+        raw = [part for part in raw.replace("x", ",").split(",") if part.strip()]
+    try:
+        shape = tuple(int(n) for n in raw)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        shape = ()
+    if len(shape) not in (2, 3) or min(shape) < 1:
+        raise ConfigError(
+            f"anchor_image needs the images' shape: pass --option image_shape=[H,W,C] (got {raw!r}), "
+            "e.g. image_shape=[28,28,1] for grey 28x28 images"
+        )
+    return shape
+
+
+def anchor_image(predictor: Predictor, ref: Reference | None, options: dict[str, Any]) -> Any:
+    from alibi.explainers import AnchorImage
+
+    segmentation = {"n_segments": 15, "compactness": 20, "sigma": 0.5, "start_label": 0}
+    segmentation.update(options.get("segmentation_kwargs") or {})
+    return AnchorImage(
+        predictor,
+        image_shape=image_shape(options),
+        segmentation_fn=options.get("segmentation_fn", "slic"),
+        segmentation_kwargs=segmentation,
+        images_background=ref.X.reshape(-1, *image_shape(options)) if ref is not None else None,
+        seed=options.get("seed"),
+    )
 
 
 def kernel_shap(predictor: Predictor, ref: Reference | None, options: dict[str, Any]) -> Any:
@@ -136,14 +172,56 @@ def permutation_importance(predictor: Predictor, ref: Reference | None, options:
     )
 
 
-def _unavailable(name: str) -> Builder:
-    def build(predictor: Predictor, ref: Reference | None, options: dict[str, Any]) -> Any:
-        raise ConfigError(
-            f"{name} needs TensorFlow, which is not available here: alibi's TensorFlow extra wants TF < 2.15, "
-            "which conflicts with alibi-detect's; install inferwatch[explain] with alibi[tensorflow] on its own"
-        )
+KERAS_SAFE_SUFFIX = ".keras"
 
-    return build
+
+def _keras_model(model_file: Any, trust_artifacts: bool) -> Any:
+    """A Keras model file: ``.keras`` loads in Keras' safe mode; ``.h5``/SavedModel can run code: trust needed."""
+    path = Path(str(model_file))
+    if path.suffix != KERAS_SAFE_SUFFIX and not trust_artifacts:
+        raise ConfigError(f"{path} is not a .keras file and may run code when loaded: pass --trust-artifacts")
+    if not path.exists():
+        raise ConfigError(f"model file {path} does not exist")
+    import tensorflow as tf
+
+    try:
+        return tf.keras.models.load_model(str(path), compile=False)
+    except (OSError, ValueError, TypeError) as e:
+        raise ConfigError(f"{path} could not be loaded as a Keras model ({type(e).__name__}: {e})") from e
+
+
+def integrated_gradients(predictor: Predictor, ref: Reference | None, options: dict[str, Any]) -> Any:
+    """IntegratedGradients on a white-box Keras model (``--option model_file=PATH.keras``)."""
+    model_file = options.get("model_file")
+    if not model_file:
+        raise ConfigError("integrated_gradients explains a white-box Keras model: pass --option model_file=PATH.keras")
+    if not tf_env.available():
+        raise ConfigError(f"integrated_gradients needs TensorFlow, which is not installed: {tf_env.EXPLAIN_TF_EXTRA}")
+    tf_env.use_legacy_keras()
+    model = _keras_model(model_file, bool(options.get("trust_artifacts")))
+    from alibi.explainers import IntegratedGradients
+
+    return IntegratedGradients(
+        model,
+        method=str(options.get("method", "gausslegendre")),
+        n_steps=int(options.get("n_steps", 50)),
+        internal_batch_size=int(options.get("internal_batch_size", 100)),
+    )
+
+
+def _explain_gradients(explainer: Any, x: NDArray[Any], params: dict[str, Any]) -> Any:
+    """One instance; the attributed class is ``target`` if given, else the model's own prediction."""
+    x = np.asarray(x, dtype=np.float32).reshape(1, -1)
+    params = dict(params)
+    target = params.pop("target", None)
+    if target is None:
+        out = np.asarray(explainer.model(x))
+        target = out.argmax(axis=1) if out.ndim == 2 and out.shape[1] > 1 else None
+    elif np.ndim(target) == 0:
+        target = [target]
+    if params.get("baselines") is not None:
+        params["baselines"] = np.asarray(params["baselines"], dtype=np.float32).reshape(x.shape)
+    return explainer.explain(x, target=target, **params)
 
 
 KINDS: dict[str, Kind] = {
@@ -168,8 +246,14 @@ KINDS: dict[str, Kind] = {
         frozenset({"y", "features", "method", "kind", "n_repeats"}),
         needs_reference=False,
     ),
-    "anchor_image": Kind(_unavailable("anchor_image"), "local", frozenset(), needs_reference=False),
-    "integrated_gradients": Kind(_unavailable("integrated_gradients"), "local", frozenset(), needs_reference=False),
+    "anchor_image": Kind(anchor_image, "local", ANCHOR_PARAMS | {"p_sample"}, needs_reference=False, image=True),
+    "integrated_gradients": Kind(
+        integrated_gradients,
+        "local",
+        frozenset({"target", "baselines", "attribute_to_layer_inputs"}),
+        needs_reference=False,
+        needs_tf=True,
+    ),
 }
 
 DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
@@ -213,6 +297,8 @@ def explain(name: str, explainer: Any, X: Any, params: dict[str, Any]) -> list[A
         return [explainer.explain(np.asarray(X), **params)]
     if kind.text:
         return [explainer.explain(str(x), **params) for x in X]
+    if name == "integrated_gradients":
+        return [_explain_gradients(explainer, x, params) for x in X]
     if name in ("kernel_shap", "tree_shap"):
         return [explainer.explain(np.asarray(x).reshape(1, -1), **params) for x in X]
     return [explainer.explain(np.asarray(x), **params) for x in X]

@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
+from inferwatch.delivery.publisher import ResultsSettings
 from inferwatch.protocols import normalize_protocol
 
 StrList = Annotated[list[str], NoDecode]
@@ -31,7 +32,7 @@ def parse_options(items: list[str]) -> dict[str, Any]:
     return out
 
 
-class ExplainerSettings(BaseSettings):
+class ExplainerSettings(ResultsSettings):
     """How the explainer server runs: which alibi explainer, fitted on what, in front of which model."""
 
     model_config = SettingsConfigDict(env_prefix="INFERWATCH_EXPLAINER_", extra="ignore")
@@ -54,7 +55,7 @@ class ExplainerSettings(BaseSettings):
     model_timeout: float = Field(30.0, gt=0, description="Seconds per model call.")
     retries: int = Field(5, ge=0, description="Retries of a model call on connection errors / 502-504.")
     backoff: float = Field(0.1, ge=0, description="First retry delay in seconds; doubles up to 2 s.")
-    batch_size: int = Field(1000, ge=1, description="Most perturbed instances sent to the model per call.")
+    batch_size: int = Field(5000, ge=1, description="Most perturbed instances sent to the model per call.")
     max_concurrency: int = Field(4, ge=1, description="Model calls in flight at once (connection pool size).")
 
     @field_validator("option", mode="before")

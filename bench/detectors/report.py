@@ -7,9 +7,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import numpy as np
-
-from bench.logger.stats import Verdict, median, paired_added, ratio
+from bench.logger.stats import Verdict, mean, median, paired_added, percentile, ratio
 
 DIRECT = "direct"
 INFERWATCH_V2 = "inferwatch-v2"
@@ -39,15 +37,6 @@ class Timing:
     """Whether the batch was drawn drifted (the truth)."""
     is_drift: int | None
     """The detector's verdict as the variant returned it."""
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """The ``q``-th percentile (linear interpolation); NaN for no values."""
-    return float(np.percentile(np.asarray(values, dtype=np.float64), q)) if values else math.nan
-
-
-def _mean(values: Sequence[float]) -> float:
-    return float(np.mean(values)) if values else math.nan
 
 
 @dataclass(frozen=True)
@@ -86,8 +75,8 @@ def aggregate(timings: Sequence[Timing]) -> list[Row]:
         groups.setdefault((t.case, t.variant), []).append(t)
     ms = {key: [t.seconds * 1e3 for t in ts] for key, ts in groups.items()}
     p50 = {key: median(v) for key, v in ms.items()}
-    mean = {key: _mean(v) for key, v in ms.items()}
-    cpu = {key: _mean([t.cpu_seconds * 1e3 for t in ts]) for key, ts in groups.items()}
+    means = {key: mean(v) for key, v in ms.items()}
+    cpu = {key: mean([t.cpu_seconds * 1e3 for t in ts]) for key, ts in groups.items()}
     order = {v: i for i, v in enumerate(VARIANTS)}
     rows = []
     for (case, variant), ts in sorted(groups.items(), key=lambda kv: (kv[0][0], order.get(kv[0][1], 99))):
@@ -101,16 +90,16 @@ def aggregate(timings: Sequence[Timing]) -> list[Row]:
                 batches=len(ts),
                 p50_ms=p50[key],
                 p95_ms=percentile(ms[key], 95),
-                mean_ms=mean[key],
+                mean_ms=means[key],
                 added_p50_ms=paired_added(
                     [t.seconds * 1e3 for t in paired], [base[t.batch].seconds * 1e3 for t in paired]
                 ),
                 cpu_ms=cpu[key],
                 p50_vs_direct=ratio(p50[key], p50.get(direct, math.nan)),
-                mean_vs_direct=ratio(mean[key], mean.get(direct, math.nan)),
+                mean_vs_direct=ratio(means[key], means.get(direct, math.nan)),
                 cpu_vs_direct=ratio(cpu[key], cpu.get(direct, math.nan)),
                 p50_vs_mlserver=ratio(p50[key], p50.get(peer, math.nan)),
-                mean_vs_mlserver=ratio(mean[key], mean.get(peer, math.nan)),
+                mean_vs_mlserver=ratio(means[key], means.get(peer, math.nan)),
                 cpu_vs_mlserver=ratio(cpu[key], cpu.get(peer, math.nan)),
                 correct=sum(1 for t in ts if t.is_drift is not None and bool(t.is_drift) == t.drifted),
                 same_as_direct=sum(1 for t in paired if base[t.batch].is_drift == t.is_drift),

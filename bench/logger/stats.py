@@ -8,6 +8,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile (linear interpolation, as numpy's default); NaN for no values."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    pos = (len(ordered) - 1) * q / 100
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+def mean(values: Sequence[float]) -> float:
+    """The arithmetic mean; NaN for no values."""
+    return statistics.fmean(values) if values else math.nan
+
+
 def median(values: Sequence[float]) -> float:
     """Median of ``values``; NaN for an empty sequence (a variant that never ran)."""
     return statistics.median(values) if values else math.nan

@@ -36,11 +36,14 @@ class IrisModel:
     estimator: Any
     classes: list[str]
     name: str = "iris"
+    n_features: int = len(FEATURES)
+    """Inputs per instance (images arrive flattened by ``features``)."""
 
     def predict_proba(self, x: NDArray[Any]) -> NDArray[np.float64]:
-        if x.ndim != 2 or x.shape[1] != len(FEATURES):
+        if x.ndim != 2 or x.shape[1] != self.n_features:
+            names = f" ({', '.join(FEATURES)})" if self.n_features == len(FEATURES) else ""
             raise UnprocessableEntity(
-                f"expected {len(FEATURES)} features per instance ({', '.join(FEATURES)}), got shape {list(x.shape)}"
+                f"expected {self.n_features} features per instance{names}, got shape {list(x.shape)}"
             )
         return np.asarray(self.estimator.predict_proba(x.astype(np.float64)))
 

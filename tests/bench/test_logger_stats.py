@@ -106,3 +106,15 @@ def test_lost_counts_requests_not_stored() -> None:
     row = {r.variant: r for r in report.aggregate(ms)}["logger-sqlite"]
     assert row.lost == 100
     assert row.logged_per_cpu_s == pytest.approx(1800.0)
+
+
+def test_percentile_and_mean_match_numpy() -> None:
+    import numpy as np
+
+    from bench.logger.stats import mean, percentile
+
+    values = [3.0, 1.0, 4.0, 1.5, 9.0, 2.6, 5.0]
+    for q in (0, 25, 50, 90, 95, 99, 100):
+        assert percentile(values, q) == pytest.approx(float(np.percentile(values, q)))
+    assert mean(values) == pytest.approx(float(np.mean(values)))
+    assert math.isnan(percentile([], 50)) and math.isnan(mean([]))

@@ -1,0 +1,5 @@
+"""``python -m bench.explainers``."""
+
+from bench.explainers.run import main
+
+raise SystemExit(main())
