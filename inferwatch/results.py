@@ -17,14 +17,17 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from inferwatch.errors import CodecError
 from inferwatch.protocols import headers as h
 from inferwatch.protocols.cloudevents import CloudEvent, inference_info
-from inferwatch.records import InferenceRecord, json_default, parse_time
+from inferwatch.records import InferenceRecord, json_default, parse_time, utc_from_timestamp
+
+if TYPE_CHECKING:
+    from inferwatch.capture import Exchange
 
 RECORD_TYPE = "record_type"
 RESULT = "result"
@@ -221,3 +224,41 @@ def origin_from_event(event: CloudEvent, protocol: str | None = None) -> Origin:
 
 _FIELDS = set(ResultRecord.__dataclass_fields__)
 _OPTS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+
+
+EVENT_RESULT_KINDS = frozenset({ResultKind.OUTLIER.value, ResultKind.DRIFT.value})
+"""Kinds of detector answers that reach the logger's CloudEvents receiver (Seldon's alibi-detect server
+replying with ``Ce-Type io.seldon.serving.inference.outlier|drift``)."""
+FOR_REQUEST_TAG = "request_id"
+"""Tag the receiver puts on an event that is not a request/response half: the request it is about."""
+
+
+def results_from_event(ex: Exchange) -> list[ResultRecord] | None:
+    """A detector's answer received as a CloudEvent (the exchange's ``tags`` carry its ``kind`` and the request
+    id) as result records that merge into the logged request, one per instance for a batch of outliers.
+
+    ``None`` when it is no such answer or its body is not an alibi-detect result (truncated, not JSON, no
+    ``data``): the caller then stores it as a record of its own, so nothing is lost."""
+    kind, request_id = ex.tags.get("kind"), ex.tags.get(FOR_REQUEST_TAG)
+    if kind not in EVENT_RESULT_KINDS or not request_id or ex.request is None or ex.request.truncated:
+        return None
+    try:
+        body = orjson.loads(ex.request.raw)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
+        return None
+    envelope: dict[str, Any] = {
+        "created_at": utc_from_timestamp(ex.received_at),
+        "model_name": ex.model_name,
+        "deployment": ex.deployment,
+        "namespace": ex.namespace,
+        "endpoint": ex.endpoint,
+        "protocol": ex.protocol,
+        "source": ex.source,
+        "tags": dict(ex.tags),
+    }
+    flags = body["data"].get("is_outlier")
+    if kind == ResultKind.OUTLIER and isinstance(flags, list):
+        return per_request(kind, body, str(request_id), len(flags), **envelope)
+    return [ResultRecord(result_id(kind, str(request_id)), kind, body, str(request_id), **envelope)]

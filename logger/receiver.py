@@ -19,6 +19,7 @@ from inferwatch.capture import Body, Exchange
 from inferwatch.errors import BadRequest
 from inferwatch.protocols.cloudevents import CloudEvent, InferenceEventInfo, inference_info, parse_http
 from inferwatch.protocols.headers import SKIP_LOGGING
+from inferwatch.results import FOR_REQUEST_TAG
 from inferwatch.web import install_error_handler
 from logger.pairing import Half, Pairer
 from logger.service import LoggerService
@@ -80,8 +81,10 @@ def create_receiver_app(service: LoggerService) -> FastAPI:
             ignored = skip or not service.sampled(info.request_id)
             pairer.add(Half(info.kind, cap, time.time(), ex, skip=ignored))
         elif not skip:
-            # feedback/outlier/drift events are not halves: each is a record of its own
+            # feedback/outlier/drift events are not halves: outlier/drift results merge into the request's
+            # record in the sinks that can (LoggerService.build), anything else is a record of its own
             ex.request_id = f"{info.request_id}-{info.kind}"
+            ex.tags[FOR_REQUEST_TAG] = info.request_id
             ex.request = cap
             await service.record_acked(ex)
         return {"status": "accepted", "id": info.request_id, "kind": info.kind}

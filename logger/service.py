@@ -16,6 +16,7 @@ from inferwatch.capture import Exchange, RecordBuilder
 from inferwatch.delivery import DeliveryMetrics, DeliveryOptions, Pipeline, decode_exchange, encode_exchange
 from inferwatch.metrics import new_registry
 from inferwatch.redact import Redactor
+from inferwatch.results import Record, results_from_event
 from inferwatch.settings import common
 from inferwatch.sinks import Sink, open_sink
 from logger.metrics import LoggerMetrics
@@ -44,7 +45,7 @@ class LoggerService:
         self.builder = RecordBuilder(redactor if redactor else None)
         self.pipeline: Pipeline[Exchange] = Pipeline(
             sinks,
-            self.builder.build,
+            self.build,
             DeliveryMetrics(self.registry),
             DeliveryOptions(
                 queue_size=settings.queue_size,
@@ -59,6 +60,15 @@ class LoggerService:
             codec=(encode_exchange, decode_exchange),
         )
         self._rng = random.Random()
+
+    def build(self, exchange: Exchange) -> Record | list[Record]:
+        """The record of an exchange, or, for a detector's answer received as a CloudEvent, the results that
+        merge into the logged request (``inferwatch.results.results_from_event``). Runs on the builder thread."""
+        results = results_from_event(exchange)
+        if results is None:
+            return self.builder.build(exchange)
+        merged: list[Record] = [*results]
+        return merged
 
     def start(self) -> None:
         self.pipeline.start()

@@ -87,7 +87,7 @@ class Pipeline(Generic[T]):
     def __init__(
         self,
         sinks: Sequence[Sink],
-        build: Callable[[T], Record],
+        build: Callable[[T], Record | list[Record]],
         metrics: DeliveryMetrics,
         options: DeliveryOptions | None = None,
         codec: Codec[T] | None = None,
@@ -216,15 +216,22 @@ class Pipeline(Generic[T]):
             seq, item = entry
             pending += 1
             try:
-                record = item.record if isinstance(item, _Built) else self._build(item)
+                built = item.record if isinstance(item, _Built) else self._build(item)
             except Exception:
                 self.metrics.dropped.labels("intake", "build_error").inc()
                 log.exception("could not build a record; dropped")
                 if seq is not None and self._tracker is not None:
                     self._tracker.finish(seq)
                 continue
-            for w in self.workers:
-                w.offer(record, seq)
+            records = built if isinstance(built, list) else [built]
+            if seq is not None and self._tracker is not None:
+                if not records:
+                    self._tracker.finish(seq)
+                elif len(records) > 1:
+                    self._tracker.expand(seq, len(records))  # acked once every sink has every record
+            for record in records:
+                for w in self.workers:
+                    w.offer(record, seq)
 
     def _commit(self) -> None:
         for w in self.workers:

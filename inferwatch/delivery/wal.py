@@ -42,6 +42,12 @@ class AckTracker:
         with self._lock:
             self._pending[seq] = self.fanout
 
+    def expand(self, seq: int, records: int) -> None:
+        """The entry was built into ``records`` records: every sink finishes each of them before the ack."""
+        with self._lock:
+            if seq in self._pending:
+                self._pending[seq] *= records
+
     def done(self, seqs: Sequence[int]) -> None:
         """One sink finished with each of ``seqs``."""
         ready: list[int] = []
