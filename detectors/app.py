@@ -26,6 +26,7 @@ from detectors.settings import DetectorSettings
 from inferwatch.errors import BadRequest, CodecError, InferwatchError
 from inferwatch.protocols import Payload, decode_body, get_codec, headers
 from inferwatch.protocols.cloudevents import CloudEvent, EventType, parse_http, to_binary_http
+from inferwatch.protocols.v2_binary import HEADER_LENGTH, header_length
 from inferwatch.web import create_admin_app, install_error_handler
 
 log = logging.getLogger("inferwatch.detectors.app")
@@ -37,7 +38,12 @@ async def decode(request: Request, raw: bytes, kind: str, protocol: str | None, 
     if protocol:
         get_codec(protocol)  # UnknownProtocol (400) names the known ones
     decoded = decode_body(
-        raw, kind=kind, protocol=protocol, path=path, content_type=request.headers.get("content-type")
+        raw,
+        kind=kind,
+        protocol=protocol,
+        path=path,
+        content_type=request.headers.get("content-type"),
+        header_length=header_length(request.headers.get(HEADER_LENGTH)),
     )
     if decoded.payload is None:
         raise CodecError(f"cannot decode the {kind} body: {decoded.error}", details={"protocol": decoded.protocol})

@@ -29,6 +29,8 @@ class Body:
     size: int = 0
     truncated: bool = False
     content_encoding: str | None = None
+    header_length: int | None = None
+    """``Inference-Header-Content-Length``: a V2 body in the binary tensor extension (``protocols.v2_binary``)."""
 
     @classmethod
     def capture(
@@ -112,14 +114,21 @@ class RecordBuilder:
         out = PayloadRecord(content_type=body.content_type, size=body.size, truncated=body.truncated)
         if body.truncated:
             rec.flag(Flag.TRUNCATED)
-        decoded = decode_body(raw, kind=kind, protocol=ex.protocol, path=ex.path, content_type=body.content_type)
+        decoded = decode_body(
+            raw,
+            kind=kind,
+            protocol=ex.protocol,
+            path=ex.path,
+            content_type=body.content_type,
+            header_length=None if body.truncated else body.header_length,
+        )
         redacted = False
         if self.redactor is not None and decoded.json is not None:
             masked = self.redactor.redact(decoded.json)
             if masked is not None:
                 redacted = True
                 rec.flag(Flag.REDACTED)
-                raw = orjson.dumps(masked)
+                raw = orjson.dumps(masked, default=_jsonable, option=orjson.OPT_SERIALIZE_NUMPY)
                 hint = decoded.protocol if decoded.payload is not None else ex.protocol
                 decoded = decode_body(raw, kind=kind, protocol=hint, path=ex.path, content_type=body.content_type)
         out.raw, out.raw_encoding = _text(raw)
@@ -161,6 +170,13 @@ def _rows(d: Decoded | None) -> list[dict[str, Any]]:
         return d.payload.rows()
     except Exception:  # a payload whose tensors disagree on the batch size keeps its decoded form only
         return []
+
+
+def _jsonable(value: Any) -> str:
+    """What orjson cannot write by itself in a redacted document: the raw elements of a binary V2 BYTES tensor."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def _decompress(raw: bytes, encoding: str | None) -> bytes:

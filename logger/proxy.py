@@ -22,6 +22,7 @@ import orjson
 from inferwatch.capture import Body, Exchange
 from inferwatch.errors import InferwatchError, UpstreamError, UpstreamTimeout
 from inferwatch.protocols.headers import SKIP_LOGGING, X_REQUEST_ID
+from inferwatch.protocols.v2_binary import HEADER_LENGTH
 from logger.ids import request_id_for
 from logger.service import LoggerService
 from logger.upstream import UpstreamPool
@@ -53,6 +54,7 @@ HOP_BY_HOP = frozenset(
 _HOP_BY_HOP_B = frozenset(h.encode() for h in HOP_BY_HOP)
 _RESPONSE_DROP_B = _HOP_BY_HOP_B | {X_REQUEST_ID.encode()}
 _SKIP_AUTO = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
+_HEADER_LENGTH_B = HEADER_LENGTH.encode()
 
 
 class ProxyApp:
@@ -164,6 +166,7 @@ class ProxyApp:
         out_headers.append((X_REQUEST_ID.encode(), rid.encode("latin-1")))
         resp_type = resp.content_type
         resp_enc = resp.content_encoding
+        resp_hlen = _header(resp.raw_headers, _HEADER_LENGTH_B)
         resp_size = resp.content_length
         resp_capture = _Capture(self.limit)
         finished = False
@@ -174,7 +177,9 @@ class ProxyApp:
                 out_headers.append((b"content-length", str(len(body)).encode()))
                 # logged before answering: in sync mode this waits until the exchange is on disk
                 finished = True
-                await self._finish(ex, logged, req_capture, headers, status, resp_capture, resp_type, resp_enc, start)
+                await self._finish(
+                    ex, logged, req_capture, headers, status, resp_capture, resp_type, resp_enc, start, resp_hlen
+                )
                 await send({"type": "http.response.start", "status": status, "headers": out_headers})
                 await send({"type": "http.response.body", "body": body})
             else:
@@ -183,7 +188,9 @@ class ProxyApp:
                     resp_capture.add(chunk)
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 finished = True  # the response completes only once the exchange is logged
-                await self._finish(ex, logged, req_capture, headers, status, resp_capture, resp_type, resp_enc, start)
+                await self._finish(
+                    ex, logged, req_capture, headers, status, resp_capture, resp_type, resp_enc, start, resp_hlen
+                )
                 await send({"type": "http.response.body", "body": b""})
         except (aiohttp.ClientError, TimeoutError, ConnectionError) as e:
             ex.error = f"model server response broke off: {e}"
@@ -191,7 +198,9 @@ class ProxyApp:
         finally:
             resp.release()
         if not finished:
-            await self._finish(ex, logged, req_capture, headers, status, resp_capture, resp_type, resp_enc, start)
+            await self._finish(
+                ex, logged, req_capture, headers, status, resp_capture, resp_type, resp_enc, start, resp_hlen
+            )
 
     async def _send_upstream(
         self, method: str, target: bytes, headers: list[tuple[bytes, bytes]], data: bytes | AsyncIterator[bytes]
@@ -229,6 +238,7 @@ class ProxyApp:
         resp_type: str | None,
         resp_enc: str | None,
         start: float,
+        resp_header_length: str | None = None,
     ) -> None:
         elapsed = time.perf_counter() - start
         self.service.metrics.proxy_seconds.labels(ex.method or "", str(status)).observe(elapsed)
@@ -240,8 +250,8 @@ class ProxyApp:
             resp = cap
         ex.responded_at = ex.received_at + elapsed
         ex.status_code = status
-        ex.request = req.body(headers.get("content-type"), headers.get("content-encoding"))
-        ex.response = resp.body(resp_type, resp_enc)
+        ex.request = req.body(headers.get("content-type"), headers.get("content-encoding"), headers.get(HEADER_LENGTH))
+        ex.response = resp.body(resp_type, resp_enc, resp_header_length)
         await self.service.record_acked(ex)
 
 
@@ -304,9 +314,18 @@ class _Capture:
             self.chunks.append(part)
             self.kept += len(part)
 
-    def body(self, content_type: str | None, encoding: str | None) -> Body:
+    def body(self, content_type: str | None, encoding: str | None, header_length: str | None = None) -> Body:
         raw = self.chunks[0] if len(self.chunks) == 1 else b"".join(self.chunks)
-        return Body(raw, content_type, self.size, self.size > self.kept, encoding)
+        length = int(header_length) if header_length and header_length.isdigit() else None
+        return Body(raw, content_type, self.size, self.size > self.kept, encoding, length)
+
+
+def _header(raw_headers: Any, name: bytes) -> str | None:
+    """One header of an upstream answer (``name`` lower-case), or ``None``."""
+    for key, value in raw_headers:
+        if key.lower() == name:
+            return str(value.decode("latin-1"))
+    return None
 
 
 def _content_length(headers: dict[str, str]) -> int | None:

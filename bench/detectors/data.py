@@ -78,6 +78,16 @@ def v2_body(x: Array, request_id: str | None = None) -> bytes:
     return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
+def v2_binary_body(x: Array) -> tuple[bytes, dict[str, str]]:
+    """The same V2 request in the binary tensor extension (raw little-endian FP32 after a JSON header), and the
+    ``Inference-Header-Content-Length`` header it needs: what Triton's and KServe's clients send."""
+    from inferwatch.protocols.v2_binary import HEADER_LENGTH, encode_binary
+
+    doc: dict[str, Any] = {"inputs": [{"name": V2_INPUT, "datatype": "FP32", "shape": list(x.shape)}]}
+    body, n = encode_binary(doc, {V2_INPUT: x})
+    return body, {HEADER_LENGTH: str(n), "content-type": "application/octet-stream"}
+
+
 def seldon_body(x: Array, names: list[str] | None = None) -> bytes:
     """A Seldon v1 ``ndarray`` request holding ``x`` (with the feature ``names`` when given)."""
     data: dict[str, Any] = {"ndarray": x}

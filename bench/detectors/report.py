@@ -11,10 +11,11 @@ from bench.logger.stats import Verdict, mean, median, paired_added, percentile, 
 
 DIRECT = "direct"
 INFERWATCH_V2 = "inferwatch-v2"
+INFERWATCH_V2_BINARY = "inferwatch-v2-binary"
 INFERWATCH_SELDON = "inferwatch-seldon"
 MLSERVER = "mlserver-v2"
-VARIANTS = (DIRECT, INFERWATCH_V2, INFERWATCH_SELDON, MLSERVER)
-INFERWATCH = (INFERWATCH_V2, INFERWATCH_SELDON)
+VARIANTS = (DIRECT, INFERWATCH_V2, INFERWATCH_V2_BINARY, INFERWATCH_SELDON, MLSERVER)
+INFERWATCH = (INFERWATCH_V2, INFERWATCH_V2_BINARY, INFERWATCH_SELDON)
 
 DIRECT_LIMIT = 1.1
 """inferwatch's p50 end-to-end latency at most this many times the in-process ``predict``'s p50."""

@@ -49,6 +49,8 @@ Milliseconds per drift-detection batch, end to end, of the same saved alibi-dete
   direct             load_detector(DIR).predict(batch) in this process (the baseline)
   inferwatch-v2      inferwatch detector serve --detector DIR --batch-size ROWS (its own process),
                      POST /v2/models/NAME/infer: one FP32 tensor [rows, 10]; every request closes a window
+  inferwatch-v2-binary  the same request in V2's binary tensor extension (Inference-Header-Content-Length:
+                     a JSON header, then the raw little-endian floats), as Triton's and KServe's clients send it
   inferwatch-seldon  the same server, POST /api/v1.0/predictions: Seldon v1 ndarray with feature names
   mlserver-v2        MLServer 1.7.1 + mlserver-alibi-detect 1.6.1 (cached venv, parallel_workers 0) serving
                      the same DIR (model-settings parameters.uri), the same V2 body; no batch_size, so

@@ -111,7 +111,8 @@ class HttpVariant:
     name: str
     url: str
     pid: int
-    encode: Callable[[Array], bytes]
+    encode: Callable[[Array], bytes | tuple[bytes, dict[str, str]]]
+    """The request body, or the body and extra headers."""
     verdict: Verdict
     client: httpx.Client = field(
         default_factory=lambda: httpx.Client(timeout=REQUEST_TIMEOUT, headers={"content-type": "application/json"})
@@ -120,9 +121,10 @@ class HttpVariant:
     def detect(self, x: Array) -> Result:
         """Seconds from sending the (already encoded) body to the parsed answer, the server's CPU seconds in
         between, and the answer's ``is_drift``."""
-        body = self.encode(x)
+        encoded = self.encode(x)
+        body, headers = encoded if isinstance(encoded, tuple) else (encoded, None)
         cpu, started = cpu_seconds(self.pid), time.perf_counter()
-        resp = self.client.post(self.url, content=body)
+        resp = self.client.post(self.url, content=body, headers=headers)
         doc = orjson.loads(resp.content)
         seconds, cpu = time.perf_counter() - started, cpu_seconds(self.pid) - cpu
         if resp.status_code != 200:
@@ -156,11 +158,13 @@ def wait_ready(url: str, proc: Proc) -> None:
 
 def inferwatch_variants(proc: Proc, model_name: str) -> list[HttpVariant]:
     """The inferwatch server through V2 and through the Seldon graph-component route."""
-    from bench.detectors.data import seldon_body, v2_body
+    from bench.detectors.data import seldon_body, v2_binary_body, v2_body
 
     url, names = f"http://127.0.0.1:{proc.port}", feature_names()
+    infer = f"{url}/v2/models/{model_name}/infer"
     return [
-        HttpVariant("inferwatch-v2", f"{url}/v2/models/{model_name}/infer", proc.pid, v2_body, v2_verdict),
+        HttpVariant("inferwatch-v2", infer, proc.pid, v2_body, v2_verdict),
+        HttpVariant("inferwatch-v2-binary", infer, proc.pid, v2_binary_body, v2_verdict),
         HttpVariant(
             "inferwatch-seldon",
             f"{url}/api/v1.0/predictions",

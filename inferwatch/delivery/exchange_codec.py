@@ -13,7 +13,7 @@ from inferwatch.capture import Body, Exchange
 
 _LEN = struct.Struct("<I")
 _SIDES = ("request", "response")
-_BODY = ("content_type", "size", "truncated", "content_encoding")
+_BODY = ("content_type", "size", "truncated", "content_encoding", "header_length")
 _FIELDS = tuple(f.name for f in fields(Exchange) if f.name not in _SIDES)
 
 

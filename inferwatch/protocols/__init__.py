@@ -41,13 +41,17 @@ def decode_body(
     protocol: str | None = None,
     path: str | None = None,
     content_type: str | None = None,
+    header_length: int | None = None,
 ) -> Decoded:
     """Decode a captured body; never raises for bad input (see ``Decoded.error``).
 
     The codec is chosen by the ``protocol`` hint (name or alias), else the ``path``, else by sniffing the
-    JSON. An empty body gives ``error == "empty body"``.
+    JSON. An empty body gives ``error == "empty body"``. ``header_length``: the body's
+    ``Inference-Header-Content-Length`` (V2 binary tensor extension, ``inferwatch.protocols.v2_binary``).
     """
-    return _decode.decode_body(raw, CODECS, kind=kind, protocol=protocol, path=path, content_type=content_type)
+    return _decode.decode_body(
+        raw, CODECS, kind=kind, protocol=protocol, path=path, content_type=content_type, header_length=header_length
+    )
 
 
 __all__ = [

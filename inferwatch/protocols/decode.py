@@ -10,10 +10,11 @@ from urllib.parse import parse_qs
 import orjson
 
 from inferwatch.errors import CodecError
-from inferwatch.protocols.aliases import normalize_protocol
+from inferwatch.protocols.aliases import V2, normalize_protocol
 from inferwatch.protocols.base import REQUEST, RESPONSE, Codec
 from inferwatch.protocols.paths import model_from_path, protocol_for_path
 from inferwatch.protocols.payload import Payload
+from inferwatch.protocols.v2_binary import parse_binary
 
 log = logging.getLogger(__name__)
 UNKNOWN = "unknown"
@@ -40,18 +41,28 @@ def decode_body(
     protocol: str | None = None,
     path: str | None = None,
     content_type: str | None = None,
+    header_length: int | None = None,
 ) -> Decoded:
     """Parse ``raw`` as JSON and decode it with the codec chosen by: protocol hint > path > sniffing.
 
     When the chosen codec rejects the body, the other codecs that recognise it are tried before giving up.
+    ``header_length`` (``Inference-Header-Content-Length``) marks a V2 body in the binary tensor extension.
     """
     if kind not in (REQUEST, RESPONSE):
         raise ValueError(f"kind must be 'request' or 'response', got {kind!r}")
     chosen = normalize_protocol(protocol) or (protocol_for_path(path) if path else None)
+    if header_length is not None:
+        chosen = V2  # the binary extension exists only in the V2 protocol
     label = chosen or UNKNOWN
     if not raw:
         return Decoded(label, None, None, "empty body")
-    doc, error = _parse(bytes(raw), content_type)
+    if header_length is not None:
+        try:
+            doc, error = parse_binary(bytes(raw), header_length), None
+        except CodecError as e:
+            return Decoded(label, None, None, e.message)
+    else:
+        doc, error = _parse(bytes(raw), content_type)
     if error is not None:
         return Decoded(label, None, None, error)
     order = [chosen] if chosen else []

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from bench.detectors import data, report
-from bench.detectors.report import DIRECT, INFERWATCH_SELDON, INFERWATCH_V2, MLSERVER, Timing
+from bench.detectors.report import DIRECT, INFERWATCH_SELDON, INFERWATCH_V2, INFERWATCH_V2_BINARY, MLSERVER, Timing
 from bench.detectors.run import parse_args
 from bench.detectors.variants import seldon_verdict, v2_verdict
 from bench.logger.procs import BenchError
@@ -185,7 +185,7 @@ def test_quick_ks_run_end_to_end_stops_its_server(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr[-3000:]
     rows = {r["variant"]: r for r in json.loads(out.read_text())["rows"]}
-    assert set(rows) == {DIRECT, INFERWATCH_V2, INFERWATCH_SELDON}
+    assert set(rows) == {DIRECT, INFERWATCH_V2, INFERWATCH_V2_BINARY, INFERWATCH_SELDON}
     for row in rows.values():
         assert row["batches"] == 8 and row["same_as_direct"] == 8 and row["correct"] >= 6
         assert row["p50_ms"] > 0 and row["cpu_ms"] >= 0

@@ -98,6 +98,26 @@ def test_v2_reads_every_named_input_over_http(ks_core: DetectorCore, drifted: An
     assert missing.status_code == 404
 
 
+def test_v2_binary_tensor_extension_gives_the_json_answer(ks_core: DetectorCore, drifted: Any) -> None:
+    from inferwatch.protocols.v2_binary import HEADER_LENGTH, encode_binary
+
+    x = np.asarray(drifted, dtype=np.float32)
+    doc = {"id": "bin-1", "inputs": [{"name": "x", "shape": list(x.shape), "datatype": "FP32"}]}
+    body, n = encode_binary(doc, {"x": x})
+    as_json = {"id": "bin-1", "inputs": [{"name": "x", "shape": list(x.shape), "datatype": "FP32", "data": x.tolist()}]}
+    with serving(create_app(ks_core.settings, ks_core)) as url:
+        binary = httpx.post(f"{url}/v2/models/detector/infer", content=body, headers={HEADER_LENGTH: str(n)})
+        plain = httpx.post(f"{url}/v2/models/detector/infer", json=as_json)
+        short = httpx.post(f"{url}/v2/models/detector/infer", content=body[:-4], headers={HEADER_LENGTH: str(n)})
+        bad = httpx.post(f"{url}/v2/models/detector/infer", content=body, headers={HEADER_LENGTH: "lots"})
+    assert binary.status_code == 200, binary.text
+    out = {o["name"]: o["data"] for o in binary.json()["outputs"]}
+    assert out == {o["name"]: o["data"] for o in plain.json()["outputs"]}
+    assert out["is_drift"] == [1]
+    assert short.status_code == 400 and "runs past the end of the body" in short.text
+    assert bad.status_code == 400 and "Inference-Header-Content-Length" in bad.text
+
+
 def test_cloudevent_answer_echoes_id_and_extensions(ks_core: DetectorCore, drifted: Any) -> None:
     with serving(create_app(ks_core.settings, ks_core)) as url:
         r = httpx.post(f"{url}/", json=seldon_body(drifted), headers=CE)
