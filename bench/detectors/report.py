@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from bench.logger.stats import Verdict, mean, median, paired_added, percentile, ratio
+from bench.logger.stats import Verdict, fmt, mean, median, paired_added, percentile, ratio
 
 DIRECT = "direct"
 INFERWATCH_V2 = "inferwatch-v2"
@@ -123,10 +123,6 @@ def verdicts(rows: Sequence[Row], mlserver_unavailable: str | None = None) -> li
     return out
 
 
-def _f(v: float, fmt: str) -> str:
-    return "-" if math.isnan(v) else format(v, fmt)
-
-
 def table(rows: Sequence[Row]) -> str:
     """Fixed-width table: ms per batch, paired added ms, CPU ms per batch, ratios vs direct and vs MLServer,
     verdict agreement."""
@@ -138,10 +134,10 @@ def table(rows: Sequence[Row]) -> str:
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(
-            f"{r.case:<4} {r.variant:<17} {r.batches:>4} {_f(r.p50_ms, '.2f'):>8} {_f(r.p95_ms, '.2f'):>8} "
-            f"{_f(r.mean_ms, '.2f'):>8} {_f(r.added_p50_ms, '+.2f'):>8} {_f(r.cpu_ms, '.1f'):>7} "
-            f"{_f(r.p50_vs_direct, '.3f'):>10} {_f(r.mean_vs_direct, '.3f'):>11} {_f(r.cpu_vs_direct, '.3f'):>10} "
-            f"{_f(r.p50_vs_mlserver, '.3f'):>9} {_f(r.cpu_vs_mlserver, '.3f'):>9} "
+            f"{r.case:<4} {r.variant:<17} {r.batches:>4} {fmt(r.p50_ms, '.2f'):>8} {fmt(r.p95_ms, '.2f'):>8} "
+            f"{fmt(r.mean_ms, '.2f'):>8} {fmt(r.added_p50_ms, '+.2f'):>8} {fmt(r.cpu_ms, '.1f'):>7} "
+            f"{fmt(r.p50_vs_direct, '.3f'):>10} {fmt(r.mean_vs_direct, '.3f'):>11} {fmt(r.cpu_vs_direct, '.3f'):>10} "
+            f"{fmt(r.p50_vs_mlserver, '.3f'):>9} {fmt(r.cpu_vs_mlserver, '.3f'):>9} "
             f"{f'{r.correct}/{r.batches}':>7} {f'{r.same_as_direct}/{r.batches}':>7}"
         )
     return "\n".join(lines)
@@ -153,6 +149,6 @@ STATUS_WORDS = {"PASS": "met", "MISS": "missed", "n/a": "n/a"}
 def verdict_table(vs: Sequence[Verdict]) -> str:
     """Targets as ``met|missed  target  scope  value (limit)``."""
     return "\n".join(
-        f"{STATUS_WORDS[v.status]:<6} {v.target:<22} {v.scope:<22} {_f(v.value, '.3f'):>6}x  (target <= {v.limit:g}x)"
+        f"{STATUS_WORDS[v.status]:<6} {v.target:<22} {v.scope:<22} {fmt(v.value, '.3f'):>6}x  (target <= {v.limit:g}x)"
         for v in vs
     )

@@ -40,7 +40,7 @@ from bench.detectors.variants import (
     v2_verdict,
 )
 from bench.logger.procs import Processes
-from bench.logger.run import code_version, machine, sigterm_as_interrupt
+from bench.logger.run import machine, run_info, sigterm_as_interrupt
 from inferwatch import tf_env
 
 DESCRIPTION = """\
@@ -224,11 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     print_results(rows, verdicts, skipped, mlserver_why)
     if args.json is not None:
         result = {
-            "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-            "code": code_version(),
-            "machine_before": start_load,
-            "machine_after": machine(),
-            "seconds": round(time.monotonic() - t0, 1),
+            **run_info(args, start_load, t0),
             "mlserver_unavailable": mlserver_why,
             "skipped_cases": skipped,
             "rows": [r.to_dict() for r in rows],

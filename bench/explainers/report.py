@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.logger.stats import Verdict, mean, percentile, ratio
+from bench.logger.stats import Verdict, fmt, mean, percentile, ratio
 
 BASELINE = "in-process"
 INFERWATCH = "inferwatch"
@@ -206,10 +206,6 @@ def verdicts(rows: Sequence[Row], mlserver_unavailable: str | None) -> list[Verd
     return out
 
 
-def _f(v: float, fmt: str) -> str:
-    return "-" if math.isnan(v) else format(v, fmt)
-
-
 def table(rows: Sequence[Row]) -> str:
     """Fixed-width table: seconds per explanation, model calls per explanation, ratio vs in-process."""
     head = (
@@ -219,9 +215,10 @@ def table(rows: Sequence[Row]) -> str:
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(
-            f"{r.kind:<15} {r.variant:<17} {r.explanations:>4} {_f(r.p50_s, '.3f'):>8} {_f(r.p95_s, '.3f'):>8} "
-            f"{_f(r.mean_s, '.3f'):>8} {_f(r.calls_per_explanation, '.1f'):>10} {_f(r.ratio_vs_baseline, '.2f'):>12}x "
-            f"{_f(r.cpu_s, '.3f'):>7} {_f(r.cpu_ratio_vs_baseline, '.2f'):>13}x"
+            f"{r.kind:<15} {r.variant:<17} {r.explanations:>4} {fmt(r.p50_s, '.3f'):>8} {fmt(r.p95_s, '.3f'):>8} "
+            f"{fmt(r.mean_s, '.3f'):>8} {fmt(r.calls_per_explanation, '.1f'):>10} "
+            f"{fmt(r.ratio_vs_baseline, '.2f'):>12}x "
+            f"{fmt(r.cpu_s, '.3f'):>7} {fmt(r.cpu_ratio_vs_baseline, '.2f'):>13}x"
         )
     return "\n".join(lines)
 
@@ -232,7 +229,7 @@ def verdict_table(vs: Sequence[Verdict]) -> str:
     for v in vs:
         sign = ">=" if v.higher_is_better else "<="
         lines.append(
-            f"{v.status:<5} {v.target:<32} {v.scope:<15} {_f(v.value, '.2f'):>6}x  (target {sign} {v.limit:g}x)"
+            f"{v.status:<5} {v.target:<32} {v.scope:<15} {fmt(v.value, '.2f'):>6}x  (target {sign} {v.limit:g}x)"
         )
     return "\n".join(lines)
 

@@ -28,7 +28,7 @@ from bench.explainers.model import fit_model, load_model
 from bench.explainers.report import BASELINE, INFERWATCH, INFERWATCH_BATCH, Summary, Timing, summarize
 from bench.explainers.variants import InferwatchExplainer, InProcess, instances, mlserver_unavailable
 from bench.logger.procs import BenchError, Proc, Processes, free_port
-from bench.logger.run import code_version, machine, sigterm_as_interrupt
+from bench.logger.run import machine, run_info, sigterm_as_interrupt
 from explainers.reference import load_reference
 from inferwatch import tf_env
 
@@ -218,11 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     print_results(rows, checks, verdicts, mlserver_why)
     if args.json is not None:
         result = {
-            "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-            "code": code_version(),
-            "machine_before": start_load,
-            "machine_after": machine(),
-            "seconds": round(time.monotonic() - t0, 1),
+            **run_info(args, start_load, t0),
             "mlserver_unavailable": mlserver_why,
             "rows": [r.to_dict() for r in rows],
             "checks": [c.__dict__ for c in checks],

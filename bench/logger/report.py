@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from bench.logger.measure import Measurement
-from bench.logger.stats import Verdict, median, paired_added, ratio, relative_change
+from bench.logger.stats import Verdict, fmt, median, paired_added, ratio, relative_change
 from bench.logger.variants import BASELINE, KAFKA_CLIENTS, REFERENCE
 
 P50_LIMIT = 2.0
@@ -114,10 +114,6 @@ def verdicts(rows: Sequence[Row]) -> list[Verdict]:
     return out
 
 
-def _f(v: float, fmt: str) -> str:
-    return "-" if math.isnan(v) else format(v, fmt)
-
-
 def table(rows: Sequence[Row]) -> str:
     """A fixed-width table of the medians."""
     head = (
@@ -127,9 +123,9 @@ def table(rows: Sequence[Row]) -> str:
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(
-            f"{r.upstream:<8} {r.concurrency:>3} {r.variant:<25} {_f(r.rps, ',.0f'):>8} {_f(r.p50_ms, '.3f'):>8} "
-            f"{_f(r.p99_ms, '.3f'):>8} {_f(r.added_p50_ms, '+.3f'):>8} {_f(r.added_p99_ms, '+.3f'):>8} "
-            f"{_f(r.cpu_us_per_request, '.0f'):>10} {_f(r.logged_per_cpu_s, ',.0f'):>12} {r.errors:>4} {r.lost:>5}"
+            f"{r.upstream:<8} {r.concurrency:>3} {r.variant:<25} {fmt(r.rps, ',.0f'):>8} {fmt(r.p50_ms, '.3f'):>8} "
+            f"{fmt(r.p99_ms, '.3f'):>8} {fmt(r.added_p50_ms, '+.3f'):>8} {fmt(r.added_p99_ms, '+.3f'):>8} "
+            f"{fmt(r.cpu_us_per_request, '.0f'):>10} {fmt(r.logged_per_cpu_s, ',.0f'):>12} {r.errors:>4} {r.lost:>5}"
         )
     return "\n".join(lines)
 
@@ -138,7 +134,7 @@ def verdict_table(vs: Sequence[Verdict]) -> str:
     """Targets as ``STATUS  target  scope  value (limit)``."""
     lines = []
     for v in vs:
-        fmt = ",.0f" if v.higher_is_better else ".2f"
+        spec = ",.0f" if v.higher_is_better else ".2f"
         sign = ">=" if v.higher_is_better else "<="
-        lines.append(f"{v.status:<5} {v.target:<32} {v.scope:<34} {_f(v.value, fmt):>8}  (target {sign} {v.limit:g})")
+        lines.append(f"{v.status:<5} {v.target:<32} {v.scope:<34} {fmt(v.value, spec):>8}  (target {sign} {v.limit:g})")
     return "\n".join(lines)

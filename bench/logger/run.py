@@ -232,6 +232,18 @@ def machine() -> dict[str, Any]:
     return {"cpus": os.cpu_count(), "loadavg_1_5_15": [round(x, 2) for x in load], "python": platform.python_version()}
 
 
+def run_info(args: argparse.Namespace, start_load: dict[str, Any], t0: float) -> dict[str, Any]:
+    """What every benchmark's JSON result starts with: its settings, the code version, the machine's load
+    before (``start_load``, from ``machine()``) and after, and the seconds since ``t0`` (``time.monotonic``)."""
+    return {
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "code": code_version(),
+        "machine_before": start_load,
+        "machine_after": machine(),
+        "seconds": round(time.monotonic() - t0, 1),
+    }
+
+
 def code_version() -> str | None:
     """The commit the code under test is at (``+dirty`` with local changes), if this is a git work tree."""
     import subprocess
@@ -292,11 +304,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"SKIPPED {variant}: {why}")
     output = args.output or workdir.parent / f"bench-logger-{time.strftime('%Y%m%d-%H%M%S')}.json"
     result = {
-        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-        "code": code_version(),
-        "machine_before": start_load,
-        "machine_after": machine(),
-        "seconds": round(time.monotonic() - t0, 1),
+        **run_info(args, start_load, t0),
         "skipped": skipped,
         "rows": [r.to_dict() for r in rows],
         "verdicts": [v.to_dict() for v in verdicts],

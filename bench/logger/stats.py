@@ -24,6 +24,11 @@ def mean(values: Sequence[float]) -> float:
     return statistics.fmean(values) if values else math.nan
 
 
+def fmt(value: float, spec: str) -> str:
+    """``value`` formatted for a table, ``-`` when it is NaN (not measured)."""
+    return "-" if math.isnan(value) else format(value, spec)
+
+
 def median(values: Sequence[float]) -> float:
     """Median of ``values``; NaN for an empty sequence (a variant that never ran)."""
     return statistics.median(values) if values else math.nan
