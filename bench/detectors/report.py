@@ -127,14 +127,14 @@ def table(rows: Sequence[Row]) -> str:
     """Fixed-width table: ms per batch, paired added ms, CPU ms per batch, ratios vs direct and vs MLServer,
     verdict agreement."""
     head = (
-        f"{'case':<4} {'variant':<17} {'n':>4} {'p50 ms':>8} {'p95 ms':>8} {'mean ms':>8} {'+p50 ms':>8} "
+        f"{'case':<4} {'variant':<20} {'n':>4} {'p50 ms':>8} {'p95 ms':>8} {'mean ms':>8} {'+p50 ms':>8} "
         f"{'cpu ms':>7} {'p50/direct':>10} {'mean/direct':>11} {'cpu/direct':>10} {'p50/mlsrv':>9} "
         f"{'cpu/mlsrv':>9} {'correct':>7} {'=direct':>7}"
     )
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(
-            f"{r.case:<4} {r.variant:<17} {r.batches:>4} {fmt(r.p50_ms, '.2f'):>8} {fmt(r.p95_ms, '.2f'):>8} "
+            f"{r.case:<4} {r.variant:<20} {r.batches:>4} {fmt(r.p50_ms, '.2f'):>8} {fmt(r.p95_ms, '.2f'):>8} "
             f"{fmt(r.mean_ms, '.2f'):>8} {fmt(r.added_p50_ms, '+.2f'):>8} {fmt(r.cpu_ms, '.1f'):>7} "
             f"{fmt(r.p50_vs_direct, '.3f'):>10} {fmt(r.mean_vs_direct, '.3f'):>11} {fmt(r.cpu_vs_direct, '.3f'):>10} "
             f"{fmt(r.p50_vs_mlserver, '.3f'):>9} {fmt(r.cpu_vs_mlserver, '.3f'):>9} "
@@ -149,6 +149,6 @@ STATUS_WORDS = {"PASS": "met", "MISS": "missed", "n/a": "n/a"}
 def verdict_table(vs: Sequence[Verdict]) -> str:
     """Targets as ``met|missed  target  scope  value (limit)``."""
     return "\n".join(
-        f"{STATUS_WORDS[v.status]:<6} {v.target:<22} {v.scope:<22} {fmt(v.value, '.3f'):>6}x  (target <= {v.limit:g}x)"
+        f"{STATUS_WORDS[v.status]:<6} {v.target:<22} {v.scope:<25} {fmt(v.value, '.3f'):>6}x  (target <= {v.limit:g}x)"
         for v in vs
     )

@@ -132,7 +132,7 @@ def test_verdicts_mark_targets_met_or_missed() -> None:
     assert vs[("p50 / mlserver-v2 p50", "ks inferwatch-v2")].status == "PASS"  # 0.84 <= 1
     assert vs[("p50 / direct p50", "ks inferwatch-seldon")].status == "PASS"  # 11 / 20 = 0.55
     text = report.verdict_table(list(vs.values()))
-    assert "met    p50 / direct p50       ks inferwatch-v2        1.050x  (target <= 1.1x)" in text
+    assert "met    p50 / direct p50       ks inferwatch-v2           1.050x  (target <= 1.1x)" in text
 
 
 def test_seldon_ratio_uses_its_own_batches_and_missed_shows_as_missed() -> None:
