@@ -102,7 +102,7 @@ class DetectorCore:
         self.checkpoint = (
             OnlineCheckpoint(self.loaded.detector, state_dir, settings.checkpoint_every) if self.loaded.online else None
         )
-        self.feedback = FeedbackCounter(self.registry)
+        self.feedback = FeedbackCounter(self.registry, state_dir / "feedback.json")
         self._lock = threading.Lock()
         self.last_result: dict[str, Any] | None = None
         self.on_window: Callable[[dict[str, Any]], object] | None = None

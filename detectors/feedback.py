@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+import orjson
 from prometheus_client import CollectorRegistry
 
 from detectors.metrics import FeedbackMetrics
@@ -117,10 +120,44 @@ class FeedbackCounter:
     A class first seen after n instances starts with n true negatives: none of those instances was of it or
     predicted as it, so counts stay exact for class ids discovered on the way."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry, state_file: Path | None = None) -> None:
         self.metrics = FeedbackMetrics(registry)
         self._tallies: dict[str, _Tally] = {}
         self._lock = threading.Lock()
+        self.state_file = state_file
+        """Where the tallies are kept across restarts (JSON, replaced atomically after every feedback)."""
+        if state_file is not None:
+            self._load(state_file)
+
+    def _load(self, path: Path) -> None:
+        """Tallies of an earlier run: accuracy and TN bookkeeping continue; counters start again at 0."""
+        try:
+            saved = orjson.loads(path.read_bytes())
+        except FileNotFoundError:
+            return
+        except (OSError, orjson.JSONDecodeError) as e:
+            log.warning("feedback tallies in %s not readable (%s): counting starts again", path, e)
+            return
+        for model, t in saved.items():
+            tally = _Tally(int(t["n"]), int(t["correct"]), {c: [int(v) for v in vs] for c, vs in t["classes"].items()})
+            self._tallies[model] = tally
+            if tally.n:
+                self.metrics.accuracy.labels(model, "").set(tally.correct / tally.n)
+                for c, (tp, _fp, _fn, tn) in tally.classes.items():
+                    self.metrics.accuracy.labels(model, f"CLASS_{c}").set((tp + tn) / tally.n)
+        log.info("feedback tallies of %d model(s) loaded from %s", len(saved), path)
+
+    def _save(self) -> None:
+        if self.state_file is None:
+            return
+        data = {m: {"n": t.n, "correct": t.correct, "classes": t.classes} for m, t in self._tallies.items()}
+        tmp = self.state_file.with_suffix(".tmp")
+        try:
+            self.state_file.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(orjson.dumps(data))
+            os.replace(tmp, self.state_file)
+        except OSError as e:
+            log.warning("feedback tallies not saved to %s: %s", self.state_file, e)
 
     def count(
         self, model: str, predicted: Sequence[str], truth: Sequence[str], classes: int | None, reward: float | None
@@ -154,6 +191,7 @@ class FeedbackCounter:
             m.instances.labels(model).inc(len(truth))
             m.correct.labels(model).inc(right)
             m.accuracy.labels(model, "").set(tally.correct / tally.n)
+            self._save()
             return right
 
     def summary(self, model: str) -> dict[str, Any]:

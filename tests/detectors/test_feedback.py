@@ -116,6 +116,27 @@ def test_classes_discovered_later_get_their_true_negatives(iris_model: tuple[Arr
     assert_matches_sklearn(registry, "iris", y[order], y_pred[order])
 
 
+def test_tallies_survive_a_restart(iris_model: tuple[Array, Array], tmp_path: Path) -> None:
+    """Feedback split over two runs of the server gives the accuracy and confusion counts of one run."""
+    proba, y = iris_model
+    predicted = [str(int(i)) for i in proba.argmax(axis=1)]
+    truth = [str(int(t)) for t in y]
+    half = len(truth) // 2
+    state = tmp_path / "state" / "feedback.json"
+    first = FeedbackCounter(CollectorRegistry(), state)
+    first.count("iris", predicted[:half], truth[:half], 3, None)
+    second = FeedbackCounter(registry := CollectorRegistry(), state)  # a restart: loads the tallies
+    assert value(registry, "inferwatch_feedback_accuracy", model_name="iris", **{"class": ""}) == pytest.approx(
+        sum(p == t for p, t in zip(predicted[:half], truth[:half], strict=True)) / half
+    )
+    second.count("iris", predicted[half:], truth[half:], 3, None)
+    whole = FeedbackCounter(CollectorRegistry())
+    whole.count("iris", predicted, truth, 3, None)
+    assert second.summary("iris") == whole.summary("iris")
+    state.write_text("{broken")
+    assert FeedbackCounter(CollectorRegistry(), state).summary("iris")["instances"] == 0  # unreadable: start again
+
+
 # --- HTTP and CloudEvents -------------------------------------------------------------------------------------
 
 
