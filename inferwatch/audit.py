@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 import orjson
 
@@ -20,7 +21,9 @@ from inferwatch.sinks.sqlite import RecordQuery, SQLiteSink, path_from_uri
 HELP = "search logged predictions by request id, model, time range or flag"
 DESCRIPTION = """\
 Search the records the logger stored. Without --store, the embedded store the logger and the demo use
-($INFERWATCH_HOME/inferwatch.db) is searched.
+($INFERWATCH_HOME/inferwatch.db) is searched; --store elasticsearch://HOST:PORT[?index=...] (or opensearch://)
+searches the documents the logger's search sink wrote, with the same URI (index template) as the sink.
+--flag outlier finds the requests a detector flagged (its result merged into the record).
 
 Times (--since/--until) are ISO-8601 ('2026-11-25T10:00:00Z', '2026-11-25') or relative to now
 ('15m', '2h', '7d'). Results are newest first. With --json, one JSON record per line (the same form every
@@ -32,6 +35,7 @@ Examples:
   inferwatch audit --request-id 3f2a...        one exchange, request and response
   inferwatch audit --model iris --since 1h     the last hour of one model
   inferwatch audit --flag partial --json       every half whose partner never came
+  inferwatch audit --store elasticsearch://127.0.0.1:9200 --flag outlier --since 1d
 """
 
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
@@ -39,12 +43,20 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--store", help="store URI, e.g. sqlite:///path/inferwatch.db (default: embedded store)")
+    p.add_argument(
+        "--store",
+        help="store URI: sqlite:///path/inferwatch.db (default: the embedded store), elasticsearch://HOST:PORT, "
+        "opensearch://HOST:PORT (with the sink's ?index= if it set one)",
+    )
     p.add_argument("--request-id", help="exact request id (batch items '<id>-item-<n>' match too)")
     p.add_argument("--model", help="model name")
     p.add_argument("--since", type=parse_time, help="only records received at or after this time")
     p.add_argument("--until", type=parse_time, help="only records received before this time")
-    p.add_argument("--flag", choices=["truncated", "parse_error", "partial", "upstream_error", "redacted"])
+    p.add_argument(
+        "--flag",
+        choices=["truncated", "parse_error", "partial", "upstream_error", "redacted", "outlier"],
+        help="records with this flag; outlier: a detector's result says is_outlier",
+    )
     p.add_argument("--limit", type=int, default=20, help="at most this many records (default 20)")
     p.add_argument("--json", action="store_true", help="JSON lines output")
     p.add_argument("--verbose", "-v", action="store_true", help="show decoded instances in the table")
@@ -62,10 +74,24 @@ def parse_time(value: str) -> datetime:
     return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
-def open_store(uri: str) -> SQLiteSink:
+class AuditStore(Protocol):
+    """What audit reads: ``SQLiteSink`` and ``SearchAuditStore``."""
+
+    def query(self, q: RecordQuery) -> list[InferenceRecord]: ...
+
+    def results_for(self, request_ids: Sequence[str]) -> list[ResultRecord]: ...
+
+    def close(self) -> None: ...
+
+
+def open_store(uri: str) -> AuditStore:
     parsed = SinkURI.parse(uri)
+    if parsed.scheme in ("elasticsearch", "opensearch"):
+        from inferwatch.sinks.search_audit import SearchAuditStore
+
+        return SearchAuditStore(parsed)
     if parsed.scheme != "sqlite":
-        raise ConfigError(f"audit search supports sqlite:// stores for now, got {uri!r}")
+        raise ConfigError(f"audit searches sqlite://, elasticsearch:// or opensearch:// stores, got {uri!r}")
     path = path_from_uri(parsed)
     if not path.exists():
         raise ConfigError(f"no store at {path}: run the logger (or 'inferwatch demo') first, or pass --store")

@@ -49,6 +49,10 @@ CREATE INDEX IF NOT EXISTS results_created ON results (kind, created_at);
 """
 
 
+OUTLIER_FLAG = "outlier"
+"""``RecordQuery.flag`` that selects records a detector flagged (from the results, not the record's flags)."""
+
+
 @dataclass(frozen=True)
 class RecordQuery:
     """Filters of an audit search; every field is optional."""
@@ -130,7 +134,13 @@ class SQLiteSink:
         if q.until:
             where.append("received_at < ?")
             args.append(_iso(q.until))
-        if q.flag:
+        if q.flag == OUTLIER_FLAG:  # a detector's result says so (single instance: a one-element list)
+            where.append(
+                "id IN (SELECT request_id FROM results WHERE kind = 'outlier' AND ("
+                "json_extract(doc, '$.body.data.is_outlier') = 1 "
+                "OR json_extract(doc, '$.body.data.is_outlier[0]') = 1))"
+            )
+        elif q.flag:
             where.append("(',' || flags || ',') LIKE ?")
             args.append(f"%,{q.flag},%")
         sql = "SELECT doc FROM records"

@@ -271,3 +271,70 @@ def test_dead_search_node_spools_then_replays_after_restart(make_sink: Any, tmp_
     assert _value(registry, "inferwatch_spool_replayed_total", sink=engine) == 5
     sink = make_sink()
     assert search(sink, {"term": {"outlier.data.is_outlier": 1}}) == {f"sp-{i}" for i in range(5)}
+
+
+def single(rid: str) -> InferenceRecord:
+    raw = orjson.dumps({"data": {"ndarray": [[5.9, 3.0, 5.1, 1.8]]}})
+    ex = Exchange(
+        request_id=rid,
+        received_at=time.time(),
+        request=Body(raw, "application/json", len(raw)),
+        path="/api/v1.0/predictions",
+        method="POST",
+        status_code=200,
+        **{k: v for k, v in ENVELOPE.items() if k != "source"},
+    )
+    return BUILDER.build(ex)
+
+
+def _audit(store: str, **kw: Any) -> tuple[str, list[dict[str, Any]]]:
+    args = {"store": store, "request_id": None, "model": None, "since": None, "until": None, "flag": None}
+    args |= {"limit": 20, "json": False, "verbose": False, **kw}
+    out = io.StringIO()
+    assert audit.run(argparse.Namespace(**args), out) == 0
+    text = out.getvalue()
+    return text, [orjson.loads(line) for line in text.splitlines()] if args["json"] else []
+
+
+def _write_flagged_traffic(sink: Any) -> dict[str, InferenceRecord]:
+    """a-1: a batch whose third instance is an outlier; b-1: a batch without outliers; c-1: one outlier."""
+    records = {"a-1": batch_of_three("a-1"), "b-1": batch_of_three("b-1"), "c-1": single("c-1")}
+    sink.write(list(records.values()))
+    sink.write([*outlier("a-1", 3, [0, 0, 1]), *outlier("b-1", 3, [0, 0, 0]), *outlier("c-1", 1, [1])])
+    sink.write([explanation("c-1")])
+    return records
+
+
+def test_audit_flag_outlier_on_the_embedded_store(tmp_path: Path) -> None:
+    store = SQLiteSink(tmp_path / "iw.db")
+    _write_flagged_traffic(store)
+    store.close()
+    _, lines = _audit(f"sqlite:///{tmp_path / 'iw.db'}", flag="outlier", json=True)
+    assert sorted(d["id"] for d in lines) == ["a-1", "c-1"]
+
+
+def test_audit_searches_the_search_engine_documents(make_sink: Any) -> None:
+    sink = make_sink()
+    records = _write_flagged_traffic(sink)
+    uri = make_sink.uri
+
+    _, lines = _audit(uri, request_id="a-1", json=True)
+    record, *results = lines
+    assert record["id"] == "a-1" and record["instances"] == records["a-1"].to_dict()["instances"]
+    assert record["request"]["raw"] == records["a-1"].request.raw  # type: ignore[union-attr]
+    assert [(r["kind"], r["item"], r["body"]["data"]["is_outlier"]) for r in results] == [
+        ("outlier", 0, 0),
+        ("outlier", 1, 0),
+        ("outlier", 2, 1),
+    ]
+    text, _ = _audit(uri, request_id="c-1")
+    assert "c-1" in text and "outlier by iris-od" in text and "explanation by iris-anchors" in text
+
+    _, flagged = _audit(uri, flag="outlier", json=True)
+    assert sorted(d["id"] for d in flagged if d.get("record_type") != "result") == ["a-1", "c-1"]
+    _, recent = _audit(uri, since=audit.parse_time("1h"), json=True)
+    assert sorted(d["id"] for d in recent) == ["a-1", "b-1", "c-1"]
+    _, old = _audit(uri, until=audit.parse_time("1h"), json=True)
+    assert old == []
+    _, one = _audit(uri, limit=1, json=True)
+    assert len(one) == 1
