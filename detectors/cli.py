@@ -12,9 +12,7 @@ from inferwatch.delivery.publisher import add_results_arguments
 from inferwatch.settings import from_cli
 
 if TYPE_CHECKING:
-    from detectors.core import DetectorCore
-    from detectors.results import DetectorResults
-    from detectors.settings import DetectorSettings
+    pass
 
 HELP = "alibi-detect outlier/drift detectors: fit one from data, or serve one"
 DESCRIPTION = f"""\
@@ -126,12 +124,13 @@ def run(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from detectors.app import create_app, create_detector_admin_app
     from detectors.core import DetectorCore
+    from detectors.results import start_results
     from detectors.settings import DetectorSettings
     from inferwatch.serve import run as serve
 
     settings = from_cli(DetectorSettings, args)
     core = DetectorCore(settings)
-    results = _results(settings, core)
+    results = start_results(settings, core)
     log = logging.getLogger("inferwatch.detectors")
     log.info("%s detector from %s on %s:%d", core.detector_type, settings.detector, settings.host, settings.port)
     try:
@@ -147,17 +146,6 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _results(settings: DetectorSettings, core: DetectorCore) -> DetectorResults:
-    """The started ``DetectorResults`` of ``--results-sink`` (publishing nothing without one)."""
-    from detectors.results import DetectorResults
-    from inferwatch.delivery.publisher import ResultPublisher
-
-    publisher = ResultPublisher.from_settings(settings, core.registry, f"detector-{settings.model_name}").start()
-    results = DetectorResults(settings, core.detector_type, publisher)
-    core.on_window = results.window
-    return results
-
-
 def _consume(args: argparse.Namespace) -> int:
     import threading
 
@@ -165,12 +153,13 @@ def _consume(args: argparse.Namespace) -> int:
     from consumers.kafka import group_consumer
     from detectors.app import create_detector_admin_app
     from detectors.core import DetectorCore
+    from detectors.results import start_results
     from detectors.settings import DetectorSettings
     from inferwatch.serve import run as serve
 
     settings = from_cli(DetectorSettings, args)
     core = DetectorCore(settings)
-    results = _results(settings, core)
+    results = start_results(settings, core)
     consumer = group_consumer(args.bootstrap.split(","), args.topic, args.group)
     stop = threading.Event()
     worker = threading.Thread(

@@ -10,12 +10,15 @@ Transports build an ``Origin`` from what the request carries (request id from ``
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from detectors.settings import DetectorSettings
 from inferwatch.delivery.publisher import ResultPublisher
 from inferwatch.results import Origin, ResultRecord, drift_id, origin_from_event, origin_from_headers, per_request
 from logger.ids import new_request_id
+
+if TYPE_CHECKING:
+    from detectors.core import DetectorCore
 
 __all__ = ["DetectorResults", "Origin", "origin_from_event", "origin_from_headers"]
 
@@ -59,3 +62,12 @@ class DetectorResults:
         for key, value in self._envelope(None).items():
             setattr(record, key, value)
         return self.publisher.publish(record)
+
+
+def start_results(settings: DetectorSettings, core: DetectorCore) -> DetectorResults:
+    """The started ``DetectorResults`` of ``settings.results_sink`` (publishing nothing without one), hooked to
+    the core's closed drift windows. The caller closes ``.publisher`` when the server stops."""
+    publisher = ResultPublisher.from_settings(settings, core.registry, f"detector-{settings.model_name}").start()
+    results = DetectorResults(settings, core.detector_type, publisher)
+    core.on_window = results.window
+    return results

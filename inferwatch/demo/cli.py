@@ -101,7 +101,9 @@ def _detector_lines(dets: DemoDetectors) -> str:
         "Every request also goes to an outlier detector (IForest) and a drift detector (KS, windows of "
         f"{DRIFT_WINDOW} instances):\n"
         f"  curl -s {dets.metrics_urls['outlier']} | grep seldon_metric_outlier\n"
-        f"  curl -s {dets.metrics_urls['drift']} | grep seldon_metric_drift"
+        f"  curl -s {dets.metrics_urls['drift']} | grep seldon_metric_drift\n"
+        "Their results are stored with the records: inferwatch audit --request-id ID shows them, and\n"
+        "  inferwatch audit --flag outlier        the requests the outlier detector flagged"
     )
 
 
@@ -113,7 +115,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     model = train_iris()
     workdir = common().home / "demo"
     reference = write_iris_reference(workdir / "iris-reference.csv")
-    dets = DemoDetectors() if args.no_detectors else start_detectors(workdir, reference, args.detector_port)
+    dets = DemoDetectors() if args.no_detectors else start_detectors(workdir, reference, args.detector_port, store)
     expl = DemoExplainer() if args.no_explainer else start_explainer(reference, args.model_port, args.explainer_port)
     settings = LoggerSettings(
         upstream=f"http://127.0.0.1:{args.model_port}",
@@ -132,9 +134,11 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         out.flush()
         if not args.self_test:
             return False
+        ids: list[str] = []
         result["ok"] = (
-            await self_test(args.port, store, out)
+            await self_test(args.port, store, out, ids)
             and await detectors_saw_traffic(dets, out)
+            and await results_recorded(dets, store, ids, out)
             and await explains(expl, out)
         )
         return True
@@ -152,7 +156,28 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         )
     finally:
         service.stop()
+        dets.close()
     return 0 if result["ok"] else 1
+
+
+async def results_recorded(dets: DemoDetectors, store_uri: str, ids: list[str], out: TextIO) -> bool:
+    """The outlier detector's verdicts on the example requests reached the store, under their request ids."""
+    if not dets.publishers:
+        return True
+    for _ in range(100):
+        await asyncio.sleep(0.1)
+        store = open_store(store_uri)
+        try:
+            found = store.results_for(ids)
+        finally:
+            store.close()
+        if {r.request_id for r in found if r.kind == "outlier"} == set(ids):
+            out.write("\nStored detector results (inferwatch audit --request-id ID shows them):\n")
+            for r in found:
+                out.write(f"  {r.request_id} {r.kind}{f'[{r.item}]' if r.item is not None else ''}: {r.body['data']}\n")
+            return True
+    logging.getLogger("inferwatch.demo").error("the outlier detector's results were not stored within 10 s")
+    return False
 
 
 async def explains(expl: DemoExplainer, out: TextIO) -> bool:
@@ -198,10 +223,10 @@ def summary(r: InferenceRecord) -> dict[str, Any]:
     return {**{k: d[k] for k in keep}, "instances": d["instances"]}
 
 
-async def self_test(port: int, store_uri: str, out: TextIO) -> bool:
-    """Send the two example requests through the logger and check the store has them, paired."""
+async def self_test(port: int, store_uri: str, out: TextIO, ids: list[str]) -> bool:
+    """Send the two example requests through the logger and check the store has them, paired (their request
+    ids are appended to ``ids``)."""
     base = f"http://127.0.0.1:{port}"
-    ids = []
     async with aiohttp.ClientSession() as http:
         for path, body in (("/api/v1.0/predictions", SELDON_BODY), ("/v2/models/iris/infer", V2_BODY)):
             async with http.post(base + path, data=body, headers={"Content-Type": "application/json"}) as r:

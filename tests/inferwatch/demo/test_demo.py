@@ -119,6 +119,9 @@ def test_demo_self_test_exits_zero(tmp_path: Path) -> None:
     # the requests also reached the outlier and drift detectors, whose metrics are printed
     assert 'inferwatch_detector_instances_total{detector_type="outlier"} 3.0' in out.stdout
     assert 'inferwatch_detector_instances_total{detector_type="drift"} 3.0' in out.stdout
+    # the outlier verdicts are stored under the requests' ids (one per instance of the V2 batch of two)
+    assert "Stored detector results" in out.stdout
+    assert " outlier[0]: {'instance_score'" in out.stdout and " outlier[1]: {'instance_score'" in out.stdout
     # and the explainer answered the seed instance with an anchor
     assert "POST /api/v1.0/explain -> 200 anchor=['petal" in out.stdout
 
