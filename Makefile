@@ -12,9 +12,12 @@ STAMP := $(VENV)/.installed
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# Development tooling (devstack, bench, dashboards) is not part of the package: the dev venv gets the
+# checkout's root on its path (a .pth file), so `inferwatch devstack` and `python -m bench...` work.
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -c "import pathlib, site; pathlib.Path(site.getsitepackages()[0], 'inferwatch-devtools.pth').write_text('$(CURDIR)\\n')"
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -28,7 +31,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy
+	$(BIN)/python -m devstack.typecheck mypy imports
 
 devstack-up: $(STAMP)
 	$(BIN)/inferwatch devstack up

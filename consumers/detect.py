@@ -4,7 +4,7 @@ At-least-once: poll a batch, run every usable record's request instances through
 then commit the consumed positions (offset + 1). A record that cannot be used (not JSON, no decoded
 instances, the wrong features) is counted under ``outcome="unusable"``, logged and committed, so one bad
 message never blocks the partition. Use a consumer group (``group_id``) so restarts resume where the last
-commit left off. With ``results`` (a ``detectors.results.DetectorResults``), each result is published for the
+commit left off. With ``results`` (a ``inferwatch.detectors.results.DetectorResults``), each result is published for the
 record it came from (its id, model, deployment, namespace, endpoint), so it is merged into that record's document.
 """
 
@@ -87,7 +87,7 @@ class RecordDetector:
 
 
 def _origin(record: dict[str, Any]) -> Any:
-    from detectors.results import Origin
+    from inferwatch.detectors.results import Origin
 
     tags = record.get("tags")
     return Origin(

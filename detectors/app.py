@@ -19,10 +19,15 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from detectors.core import DetectorCore
-from detectors.feedback import FEEDBACK_EVENT_TYPES, FEEDBACK_METRICS_EVENT_TYPE, FeedbackService, open_feedback_store
-from detectors.results import DetectorResults, Origin, origin_from_event, origin_from_headers
-from detectors.settings import DetectorSettings
+from inferwatch.detectors.core import DetectorCore
+from inferwatch.detectors.feedback import (
+    FEEDBACK_EVENT_TYPES,
+    FEEDBACK_METRICS_EVENT_TYPE,
+    FeedbackService,
+    open_feedback_store,
+)
+from inferwatch.detectors.results import DetectorResults, Origin, origin_from_event, origin_from_headers
+from inferwatch.detectors.settings import DetectorSettings
 from inferwatch.errors import BadRequest, CodecError, InferwatchError
 from inferwatch.protocols import Payload, decode_body, get_codec, headers
 from inferwatch.protocols.cloudevents import CloudEvent, EventType, parse_http, to_binary_http

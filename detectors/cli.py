@@ -7,8 +7,8 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from detectors.kinds import KINDS
 from inferwatch.delivery.publisher import add_results_arguments
+from inferwatch.detectors.kinds import KINDS
 from inferwatch.settings import from_cli
 
 if TYPE_CHECKING:
@@ -96,8 +96,8 @@ def _prepare_tensorflow(args: argparse.Namespace) -> None:
     if args.detector_command == "fit":
         tf_env.prepare(KINDS[args.kind].needs_tf)
         return
-    from detectors.loader import needs_tensorflow
-    from detectors.settings import DetectorSettings
+    from inferwatch.detectors.loader import needs_tensorflow
+    from inferwatch.detectors.settings import DetectorSettings
 
     tf_env.prepare(needs_tensorflow(from_cli(DetectorSettings, args).detector))
 
@@ -105,7 +105,7 @@ def _prepare_tensorflow(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     _prepare_tensorflow(args)
     if args.detector_command == "fit":
-        from detectors.fit import fit_detector, parse_options
+        from inferwatch.detectors.fit import fit_detector, parse_options
 
         fit_detector(
             args.kind,
@@ -122,10 +122,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from detectors.app import create_app, create_detector_admin_app
-    from detectors.core import DetectorCore
-    from detectors.results import start_results
-    from detectors.settings import DetectorSettings
+    from inferwatch.detectors.app import create_app, create_detector_admin_app
+    from inferwatch.detectors.core import DetectorCore
+    from inferwatch.detectors.results import start_results
+    from inferwatch.detectors.settings import DetectorSettings
     from inferwatch.serve import run as serve
 
     settings = from_cli(DetectorSettings, args)
@@ -149,12 +149,12 @@ def _serve(args: argparse.Namespace) -> int:
 def _consume(args: argparse.Namespace) -> int:
     import threading
 
-    from consumers.detect import RecordDetector
-    from consumers.kafka import group_consumer
-    from detectors.app import create_detector_admin_app
-    from detectors.core import DetectorCore
-    from detectors.results import start_results
-    from detectors.settings import DetectorSettings
+    from inferwatch.consumers.detect import RecordDetector
+    from inferwatch.consumers.kafka import group_consumer
+    from inferwatch.detectors.app import create_detector_admin_app
+    from inferwatch.detectors.core import DetectorCore
+    from inferwatch.detectors.results import start_results
+    from inferwatch.detectors.settings import DetectorSettings
     from inferwatch.serve import run as serve
 
     settings = from_cli(DetectorSettings, args)

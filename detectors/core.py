@@ -15,12 +15,12 @@ from typing import Any
 import numpy as np
 from prometheus_client import CollectorRegistry
 
-from detectors.feedback import FeedbackCounter
-from detectors.kinds import OUTLIER, Array
-from detectors.loader import LoadedDetector, load
-from detectors.metrics import DetectorMetrics
-from detectors.settings import DetectorSettings
-from detectors.window import Window
+from inferwatch.detectors.feedback import FeedbackCounter
+from inferwatch.detectors.kinds import OUTLIER, Array
+from inferwatch.detectors.loader import LoadedDetector, load
+from inferwatch.detectors.metrics import DetectorMetrics
+from inferwatch.detectors.settings import DetectorSettings
+from inferwatch.detectors.window import Window
 from inferwatch.errors import ConfigError, UnprocessableEntity
 from inferwatch.metrics import new_registry
 from inferwatch.protocols import Payload
@@ -106,7 +106,7 @@ class DetectorCore:
         self._lock = threading.Lock()
         self.last_result: dict[str, Any] | None = None
         self.on_window: Callable[[dict[str, Any]], object] | None = None
-        """Called with each closed drift window's result (``detectors.results.DetectorResults.window``)."""
+        """Called with each closed drift window's result (``inferwatch.detectors.results.DetectorResults.window``)."""
 
     @property
     def detector_type(self) -> str:

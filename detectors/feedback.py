@@ -25,7 +25,7 @@ import numpy as np
 import orjson
 from prometheus_client import CollectorRegistry
 
-from detectors.metrics import FeedbackMetrics
+from inferwatch.detectors.metrics import FeedbackMetrics
 from inferwatch.errors import BadRequest, CodecError, ConfigError, InferwatchError, NotFound, UnprocessableEntity
 from inferwatch.protocols import SELDON, Tensor, decode_body
 from inferwatch.protocols.base import REQUEST, RESPONSE

@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from detectors.artifacts import JOBLIB_FILE, JOBLIB_FORMAT, SAVE_DETECTOR_FORMAT, write_manifest
-from detectors.kinds import OUTLIER, Array, Kind, build, get_kind
+from inferwatch.detectors.artifacts import JOBLIB_FILE, JOBLIB_FORMAT, SAVE_DETECTOR_FORMAT, write_manifest
+from inferwatch.detectors.kinds import OUTLIER, Array, Kind, build, get_kind
 from inferwatch.errors import ConfigError
 
 log = logging.getLogger("inferwatch.detectors.fit")

@@ -1,7 +1,7 @@
 """Detector kinds: one table row per kind, mapping its CLI name to how alibi-detect builds it.
 
 Adding a kind is adding one ``Kind`` row. Kinds that need TensorFlow (``needs_tf``) are built by
-``detectors.tf_kinds`` and need ``pip install 'inferwatch[detect-tf]'``; without it building one raises
+``inferwatch.detectors.tf_kinds`` and need ``pip install 'inferwatch[detect-tf]'``; without it building one raises
 ``ConfigError`` naming that extra.
 """
 
@@ -80,14 +80,14 @@ def _outlier(kind: Kind, x: Array, options: dict[str, Any], labels: Array | None
 
 
 def _autoencoder(kind: Kind, x: Array, options: dict[str, Any], labels: Array | None = None) -> Any:
-    from detectors import tf_kinds
+    from inferwatch.detectors import tf_kinds
 
     opts = {**kind.defaults, **options}
     return tf_kinds.autoencoder(kind.load_class(), x.astype(np.float32), opts, variational=kind.name == "vae")
 
 
 def _adversarial(kind: Kind, x: Array, options: dict[str, Any], labels: Array | None = None) -> Any:
-    from detectors import tf_kinds
+    from inferwatch.detectors import tf_kinds
 
     return tf_kinds.adversarial(kind.load_class(), x.astype(np.float32), {**kind.defaults, **options}, labels)
 

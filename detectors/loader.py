@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from detectors.artifacts import JOBLIB_FILE, JOBLIB_FORMAT, read_manifest, unsafe_files
-from detectors.kinds import KINDS, OUTLIER, TF_EXTRA
 from inferwatch import tf_env
+from inferwatch.detectors.artifacts import JOBLIB_FILE, JOBLIB_FORMAT, read_manifest, unsafe_files
+from inferwatch.detectors.kinds import KINDS, OUTLIER, TF_EXTRA
 from inferwatch.errors import ConfigError
 
 log = logging.getLogger("inferwatch.detectors.loader")

@@ -12,13 +12,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from detectors.settings import DetectorSettings
 from inferwatch.delivery.publisher import ResultPublisher
+from inferwatch.detectors.settings import DetectorSettings
+from inferwatch.logger.ids import new_request_id
 from inferwatch.results import Origin, ResultRecord, drift_id, origin_from_event, origin_from_headers, per_request
-from logger.ids import new_request_id
 
 if TYPE_CHECKING:
-    from detectors.core import DetectorCore
+    from inferwatch.detectors.core import DetectorCore
 
 __all__ = ["DetectorResults", "Origin", "origin_from_event", "origin_from_headers"]
 

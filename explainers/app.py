@@ -22,10 +22,10 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from explainers.core import ExplainerCore
-from explainers.results import ExplainerResults
-from explainers.settings import ExplainerSettings
 from inferwatch.errors import BadRequest, CodecError
+from inferwatch.explainers.core import ExplainerCore
+from inferwatch.explainers.results import ExplainerResults
+from inferwatch.explainers.settings import ExplainerSettings
 from inferwatch.protocols import KSERVE_V1, SELDON, V2, Payload, Tensor, get_codec
 from inferwatch.web import create_admin_app, install_error_handler
 

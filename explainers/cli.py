@@ -36,7 +36,7 @@ variable INFERWATCH_EXPLAINER_<FLAG>; flags win.
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from explainers.settings import ExplainerSettings
+    from inferwatch.explainers.settings import ExplainerSettings
 
     f = ExplainerSettings.model_fields
     p.add_argument("--kind", help=f"explainer kind (default {f['kind'].default})")
@@ -65,18 +65,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def _prepare_tensorflow(kind: str) -> None:
     """TensorFlow only in processes whose kind uses it (alibi imports it eagerly, ~10 s)."""
-    from explainers.kinds import KINDS
     from inferwatch import tf_env
+    from inferwatch.explainers.kinds import KINDS
 
     tf_env.prepare(kind in KINDS and KINDS[kind].needs_tf)
 
 
 def run(args: argparse.Namespace) -> int:
-    from explainers.app import create_app, create_explainer_admin_app
-    from explainers.core import ExplainerCore
-    from explainers.results import ExplainerResults
-    from explainers.settings import ExplainerSettings
     from inferwatch.delivery.publisher import ResultPublisher
+    from inferwatch.explainers.app import create_app, create_explainer_admin_app
+    from inferwatch.explainers.core import ExplainerCore
+    from inferwatch.explainers.results import ExplainerResults
+    from inferwatch.explainers.settings import ExplainerSettings
 
     settings = from_cli(ExplainerSettings, args)
     _prepare_tensorflow(settings.kind)

@@ -21,12 +21,12 @@ import numpy as np
 import orjson
 from numpy.typing import NDArray
 
-from explainers import kinds
-from explainers.client import ClientConfig, ModelClient
-from explainers.metrics import ExplainerMetrics
-from explainers.reference import Reference, load_reference
-from explainers.settings import ExplainerSettings
 from inferwatch.errors import ConfigError, InferwatchError, UnprocessableEntity, UpstreamTimeout
+from inferwatch.explainers import kinds
+from inferwatch.explainers.client import ClientConfig, ModelClient
+from inferwatch.explainers.metrics import ExplainerMetrics
+from inferwatch.explainers.reference import Reference, load_reference
+from inferwatch.explainers.settings import ExplainerSettings
 
 log = logging.getLogger("inferwatch.explainers")
 

@@ -15,9 +15,9 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from explainers.reference import Reference
 from inferwatch import tf_env
 from inferwatch.errors import ConfigError, UnprocessableEntity
+from inferwatch.explainers.reference import Reference
 
 Predictor = Callable[[Any], NDArray[Any]]
 Builder = Callable[[Predictor, Reference | None, dict[str, Any]], Any]

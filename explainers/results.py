@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from explainers.settings import ExplainerSettings
 from inferwatch.delivery.publisher import ResultPublisher
+from inferwatch.explainers.settings import ExplainerSettings
 from inferwatch.results import ResultKind, ResultRecord, origin_from_headers, result_id
 
 KIND = ResultKind.EXPLANATION.value

@@ -37,7 +37,7 @@ class ExplainerSettings(ResultsSettings):
 
     model_config = SettingsConfigDict(env_prefix="INFERWATCH_EXPLAINER_", extra="ignore")
 
-    kind: str = Field("anchor_tabular", description="Explainer kind (see explainers.kinds.KINDS).")
+    kind: str = Field("anchor_tabular", description="Explainer kind (see inferwatch.explainers.kinds.KINDS).")
     model_url: str = Field("http://127.0.0.1:9000", description="Base URL of the model server to explain.")
     protocol: str = Field("seldon", description="Model server protocol: seldon, kserve-v1 or v2.")
     model_name: str = Field("model", description="Model name in KServe v1 / V2 paths.")

@@ -19,12 +19,12 @@ from inferwatch import __version__
 from inferwatch.errors import ConfigError, InferwatchError
 
 COMMANDS: dict[str, str] = {
-    "logger": "logger.cli",
+    "logger": "inferwatch.logger.cli",
     "audit": "inferwatch.audit",
     "demo": "inferwatch.demo.cli",
     "devstack": "devstack.cli",
-    "detector": "detectors.cli",
-    "explainer": "explainers.cli",
+    "detector": "inferwatch.detectors.cli",
+    "explainer": "inferwatch.explainers.cli",
 }
 
 

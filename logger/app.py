@@ -6,10 +6,10 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from inferwatch.logger.proxy import ProxyApp
+from inferwatch.logger.receiver import create_receiver_app
+from inferwatch.logger.service import LoggerService
 from inferwatch.web import create_admin_app
-from logger.proxy import ProxyApp
-from logger.receiver import create_receiver_app
-from logger.service import LoggerService
 
 
 def create_app(service: LoggerService) -> Any:

@@ -6,11 +6,11 @@ import argparse
 import logging
 from pathlib import Path
 
+from inferwatch.logger.app import create_app, create_logger_admin_app
+from inferwatch.logger.service import LoggerService
+from inferwatch.logger.settings import LoggerSettings
 from inferwatch.serve import run as serve
 from inferwatch.settings import from_cli
-from logger.app import create_app, create_logger_admin_app
-from logger.service import LoggerService
-from logger.settings import LoggerSettings
 
 HELP = "record every prediction: reverse proxy in front of a model, or CloudEvents receiver"
 DESCRIPTION = """\

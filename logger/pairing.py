@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from inferwatch.capture import Body, Exchange
-from logger.metrics import LoggerMetrics
+from inferwatch.logger.metrics import LoggerMetrics
 
 
 @dataclass(slots=True)

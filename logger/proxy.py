@@ -3,7 +3,7 @@
 Method, path, query, headers and body go upstream as they came (hop-by-hop headers aside); status,
 headers and body come back as the model sent them, plus ``x-request-id``. Bodies up to
 ``STREAM_THRESHOLD`` are buffered (the fast path) and sent with the lean pooled client of
-``logger.upstream``; larger or unsized request bodies (and ``HEAD``) are streamed through aiohttp. Either
+``inferwatch.logger.upstream``; larger or unsized request bodies (and ``HEAD``) are streamed through aiohttp. Either
 way a large or unsized answer is streamed back while the first ``max_payload_bytes`` are captured. The
 exchange goes to ``LoggerService.record`` once the response is complete; nothing on this path decodes
 payloads or touches a sink.
@@ -21,11 +21,11 @@ import orjson
 
 from inferwatch.capture import Body, Exchange
 from inferwatch.errors import InferwatchError, UpstreamError, UpstreamTimeout
+from inferwatch.logger.ids import request_id_for
+from inferwatch.logger.service import LoggerService
+from inferwatch.logger.upstream import UpstreamPool
 from inferwatch.protocols.headers import SKIP_LOGGING, X_REQUEST_ID
 from inferwatch.protocols.v2_binary import HEADER_LENGTH
-from logger.ids import request_id_for
-from logger.service import LoggerService
-from logger.upstream import UpstreamPool
 
 log = logging.getLogger("inferwatch.logger.proxy")
 
@@ -256,7 +256,7 @@ class ProxyApp:
 
 
 class _Response(Protocol):
-    """What the proxy needs of an upstream answer (``logger.upstream.UpstreamResponse`` or aiohttp's)."""
+    """What the proxy needs of an upstream answer (``inferwatch.logger.upstream.UpstreamResponse`` or aiohttp's)."""
 
     status: int
     raw_headers: Any

@@ -17,12 +17,12 @@ from fastapi.responses import JSONResponse
 
 from inferwatch.capture import Body, Exchange
 from inferwatch.errors import BadRequest
+from inferwatch.logger.pairing import Half, Pairer
+from inferwatch.logger.service import LoggerService
 from inferwatch.protocols.cloudevents import CloudEvent, InferenceEventInfo, inference_info, parse_http
 from inferwatch.protocols.headers import SKIP_LOGGING
 from inferwatch.results import FOR_REQUEST_TAG
 from inferwatch.web import install_error_handler
-from logger.pairing import Half, Pairer
-from logger.service import LoggerService
 
 PAIRED_KINDS = frozenset({"request", "response"})
 

@@ -1,6 +1,7 @@
 """The logger's core object: settings, sinks, the delivery pipeline and the sampling/skip decision.
 
-HTTP code (``logger.proxy``, ``logger.receiver``) is thin and hands every exchange to ``LoggerService``.
+HTTP code (``inferwatch.logger.proxy``, ``inferwatch.logger.receiver``) is thin and hands every exchange to
+``LoggerService``.
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ from prometheus_client import CollectorRegistry
 
 from inferwatch.capture import Exchange, RecordBuilder
 from inferwatch.delivery import DeliveryMetrics, DeliveryOptions, Pipeline, decode_exchange, encode_exchange
+from inferwatch.logger.metrics import LoggerMetrics
+from inferwatch.logger.settings import LoggerSettings
 from inferwatch.metrics import new_registry
 from inferwatch.redact import Redactor
 from inferwatch.results import Record, results_from_event
 from inferwatch.settings import common
 from inferwatch.sinks import Sink, open_sink
-from logger.metrics import LoggerMetrics
-from logger.settings import LoggerSettings
 
 log = logging.getLogger("inferwatch.logger")
 

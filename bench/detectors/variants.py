@@ -1,7 +1,7 @@
 """The ways a batch is checked: in-process ``predict``, the ``inferwatch detector serve`` process, MLServer.
 
 - ``fit_detector_dir``: one saved detector directory per case, the artefact every variant loads
-  (KS through ``detectors.fit``; MMD with plain alibi-detect ``save_detector``, the TensorFlow backend).
+  (KS through ``inferwatch.detectors.fit``; MMD with plain alibi-detect ``save_detector``, the TensorFlow backend).
 - ``Direct``: ``load_detector(DIR).predict(batch)`` in this process.
 - ``HttpVariant``: one keep-alive ``httpx.Client`` POSTing pre-encoded bodies to a server (inferwatch V2 or
   Seldon, MLServer V2), timed from before the request to the parsed answer.
@@ -53,7 +53,7 @@ def fit_detector_dir(case: Case, workdir: Path, seed: int) -> Path:
     ref = reference(case.reference_rows, seed=seed)
     out = workdir / f"detector-{case.name}"
     if case.name == "ks":
-        from detectors.fit import fit_detector
+        from inferwatch.detectors.fit import fit_detector
 
         ref_file = workdir / "reference-ks.npy"
         np.save(ref_file, ref)

@@ -29,8 +29,8 @@ from bench.explainers.report import BASELINE, INFERWATCH, INFERWATCH_BATCH, Summ
 from bench.explainers.variants import InferwatchExplainer, InProcess, instances, mlserver_unavailable
 from bench.logger.procs import BenchError, Proc, Processes, free_port
 from bench.logger.run import machine, run_info, sigterm_as_interrupt
-from explainers.reference import load_reference
 from inferwatch import tf_env
+from inferwatch.explainers.reference import load_reference
 
 KINDS = ("anchor_tabular", "kernel_shap")
 
@@ -46,7 +46,7 @@ Seconds per explanation of the same alibi explainers on the same model, on 127.0
 
 Model: a RandomForest (50 trees) fitted on scikit-learn's iris, saved once; the model server is the
 project's demo server (Seldon v1 over HTTP, uvicorn, one worker) loading that file; in-process uses
-the same file. Both explainers are built by explainers.kinds from the same reference CSV with the same
+the same file. Both explainers are built by inferwatch.explainers.kinds from the same reference CSV with the same
 seed and explain parameters (AnchorTabular threshold 0.95; KernelShap link=identity, 100 background rows).
 Model calls per explanation come from the explainer's /metrics and from counting predict_fn calls.
 Instance after instance both variants explain the same row (which goes first alternates), each after

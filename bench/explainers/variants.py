@@ -1,7 +1,7 @@
 """The ways an explanation is computed: in-process alibi, the ``inferwatch explainer`` process, MLServer.
 
 - ``InProcess``: the alibi explainer built by the same builder the explainer server uses
-  (``explainers.kinds``), with ``predict_fn`` = the local model's ``predict_proba``.
+  (``inferwatch.explainers.kinds``), with ``predict_fn`` = the local model's ``predict_proba``.
 - ``InferwatchExplainer``: ``inferwatch explainer --kind K --model-url …`` started as its own process in
   front of the benchmark's model server; explanations through ``POST /api/v1.0/explain`` on one keep-alive
   connection; model calls read from its ``/metrics``.
@@ -26,8 +26,8 @@ from numpy.typing import NDArray
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.logger.procs import BenchError, Proc, Processes, free_port
-from explainers import kinds
-from explainers.reference import Reference
+from inferwatch.explainers import kinds
+from inferwatch.explainers.reference import Reference
 
 EXPLAIN_PATH = "/api/v1.0/explain"
 READY_TIMEOUT = 300.0

@@ -16,13 +16,13 @@ from inferwatch.demo.detectors import DRIFT_WINDOW, DemoDetectors, start_detecto
 from inferwatch.demo.explainer import DemoExplainer, start_explainer
 from inferwatch.demo.model_server import write_iris_reference
 from inferwatch.errors import ConfigError
+from inferwatch.logger.app import create_app, create_logger_admin_app
+from inferwatch.logger.service import LoggerService
+from inferwatch.logger.settings import LoggerSettings
 from inferwatch.records import InferenceRecord
 from inferwatch.serve import run as serve
 from inferwatch.settings import common
 from inferwatch.sinks.sqlite import RecordQuery
-from logger.app import create_app, create_logger_admin_app
-from logger.service import LoggerService
-from logger.settings import LoggerSettings
 
 HELP = "one-command tour: an iris model behind the request logger, on the embedded store"
 DESCRIPTION = """\

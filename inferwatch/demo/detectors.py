@@ -41,11 +41,11 @@ def start_detectors(workdir: Path, reference: Path, base_port: int, results_sink
         import alibi_detect  # noqa: F401
     except ImportError:
         return DemoDetectors(note="detectors skipped: install the BSL-1.1 extra with pip install 'inferwatch[detect]'")
-    from detectors.app import create_app, create_detector_admin_app
-    from detectors.core import DetectorCore
-    from detectors.fit import fit_detector
-    from detectors.results import start_results
-    from detectors.settings import DetectorSettings
+    from inferwatch.detectors.app import create_app, create_detector_admin_app
+    from inferwatch.detectors.core import DetectorCore
+    from inferwatch.detectors.fit import fit_detector
+    from inferwatch.detectors.results import start_results
+    from inferwatch.detectors.settings import DetectorSettings
 
     out = DemoDetectors()
     for i, (name, kind, options) in enumerate((("outlier", "iforest", {}), ("drift", "ks", {"p_val": 0.05}))):

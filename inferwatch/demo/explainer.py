@@ -22,9 +22,9 @@ def start_explainer(reference: Path, model_port: int, port: int) -> DemoExplaine
         import alibi  # noqa: F401
     except ImportError:
         return DemoExplainer(note="explainer skipped: install the BSL-1.1 extra with pip install 'inferwatch[explain]'")
-    from explainers.app import create_app, create_explainer_admin_app
-    from explainers.core import ExplainerCore
-    from explainers.settings import ExplainerSettings
+    from inferwatch.explainers.app import create_app, create_explainer_admin_app
+    from inferwatch.explainers.core import ExplainerCore
+    from inferwatch.explainers.settings import ExplainerSettings
 
     settings = ExplainerSettings(
         kind="anchor_tabular",

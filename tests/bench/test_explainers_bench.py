@@ -16,8 +16,8 @@ from bench.explainers.model import fit_model, load_model
 from bench.explainers.report import BASELINE, INFERWATCH, INFERWATCH_BATCH, MLSERVER, Summary, Timing, summarize
 from bench.explainers.run import parse_args
 from bench.explainers.variants import InProcess, instances, mlserver_unavailable, model_calls_from_metrics
-from explainers.metrics import ExplainerMetrics
-from explainers.reference import load_reference
+from inferwatch.explainers.metrics import ExplainerMetrics
+from inferwatch.explainers.reference import load_reference
 
 
 def _timings() -> list[Timing]:

@@ -16,13 +16,13 @@ import httpx
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
-from consumers.detect import RecordDetector
-from consumers.kafka import group_consumer
-from detectors.core import DetectorCore
-from detectors.fit import fit_detector
-from detectors.settings import DetectorSettings
 from inferwatch.capture import Body, Exchange, RecordBuilder
+from inferwatch.consumers.detect import RecordDetector
+from inferwatch.consumers.kafka import group_consumer
 from inferwatch.demo.model_server import FEATURES, write_iris_reference
+from inferwatch.detectors.core import DetectorCore
+from inferwatch.detectors.fit import fit_detector
+from inferwatch.detectors.settings import DetectorSettings
 from inferwatch.sinks import open_sink
 from tests.servers import free_port
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from kafka import KafkaProducer
 
-from consumers.kafka import group_consumer
+from inferwatch.consumers.kafka import group_consumer
 
 pytestmark = pytest.mark.kafka
 

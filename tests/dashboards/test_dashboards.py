@@ -17,12 +17,12 @@ import pytest
 from prometheus_client import CollectorRegistry, start_http_server
 
 from dashboards.build import DASHBOARDS, OUT, render, text
-from detectors.feedback import FeedbackCounter
-from detectors.metrics import DetectorMetrics
 from devstack.prometheus import PrometheusService, promtool
-from explainers.metrics import ExplainerMetrics
 from inferwatch.delivery.metrics import DeliveryMetrics
-from logger.metrics import LoggerMetrics
+from inferwatch.detectors.feedback import FeedbackCounter
+from inferwatch.detectors.metrics import DetectorMetrics
+from inferwatch.explainers.metrics import ExplainerMetrics
+from inferwatch.logger.metrics import LoggerMetrics
 
 RULES = Path(__file__).resolve().parents[2] / "dashboards" / "prometheus"
 

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_iris, load_wine
 
-from detectors.core import DetectorCore
-from detectors.fit import fit_detector
-from detectors.settings import DetectorSettings
+from inferwatch.detectors.core import DetectorCore
+from inferwatch.detectors.fit import fit_detector
+from inferwatch.detectors.settings import DetectorSettings
 
 Array = np.ndarray[Any, Any]
 DRIFT_SHIFT = np.array([2.0, 0.0, 0.0, 0.0])

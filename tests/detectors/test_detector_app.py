@@ -14,8 +14,8 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 
-from detectors.app import create_app, create_detector_admin_app
-from detectors.core import DetectorCore
+from inferwatch.detectors.app import create_app, create_detector_admin_app
+from inferwatch.detectors.core import DetectorCore
 from tests.servers import serving
 
 MakeCore = Callable[..., DetectorCore]

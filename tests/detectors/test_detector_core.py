@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from detectors.core import DetectorCore
-from detectors.window import Window
+from inferwatch.detectors.core import DetectorCore
+from inferwatch.detectors.window import Window
 from inferwatch.errors import UnprocessableEntity
 
 MakeCore = Callable[..., DetectorCore]
@@ -112,7 +112,7 @@ def test_online_cvm_flags_drift_per_instance(
     tmp_path: Path, iris_csv: Path, make_core: MakeCore, undrifted: Any, drifted: Any
 ) -> None:
     """Small ert/window keep the threshold simulation to a few seconds (defaults take 30-60 s)."""
-    from detectors.fit import fit_detector
+    from inferwatch.detectors.fit import fit_detector
 
     fit_detector("cvm-online", iris_csv, tmp_path / "cvmo", options={"ert": 50, "window_sizes": [10]}, progress=False)
     core = make_core(tmp_path / "cvmo", tmp_path / "s")

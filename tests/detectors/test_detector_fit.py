@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_wine
 
-from detectors.artifacts import JOBLIB_FILE, MANIFEST
-from detectors.fit import fit_detector, read_reference
 from inferwatch.cli import main
+from inferwatch.detectors.artifacts import JOBLIB_FILE, MANIFEST
+from inferwatch.detectors.fit import fit_detector, read_reference
 from inferwatch.errors import ConfigError
 
 

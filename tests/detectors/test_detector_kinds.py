@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from detectors.fit import parse_options
-from detectors.kinds import KINDS, build, get_kind
 from inferwatch import tf_env
+from inferwatch.detectors.fit import parse_options
+from inferwatch.detectors.kinds import KINDS, build, get_kind
 from inferwatch.errors import ConfigError
 
 REQUIRED = ("ks", "chisquare", "tabular", "cvm", "fet", "cvm-online", "fet-online", "classifier", "iforest")

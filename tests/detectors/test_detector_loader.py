@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from detectors.fit import fit_detector
-from detectors.loader import load
+from inferwatch.detectors.fit import fit_detector
+from inferwatch.detectors.loader import load
 from inferwatch.errors import ConfigError
 
 

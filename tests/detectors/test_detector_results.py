@@ -14,12 +14,12 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from consumers.detect import RecordDetector
-from detectors.app import create_app
-from detectors.core import DetectorCore
-from detectors.results import DetectorResults
 from inferwatch.capture import Body, Exchange, RecordBuilder
+from inferwatch.consumers.detect import RecordDetector
 from inferwatch.delivery.publisher import ResultPublisher
+from inferwatch.detectors.app import create_app
+from inferwatch.detectors.core import DetectorCore
+from inferwatch.detectors.results import DetectorResults
 from inferwatch.records import InferenceRecord
 from inferwatch.sinks import open_sink
 from inferwatch.sinks.search import SearchSink

@@ -17,10 +17,10 @@ from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import multilabel_confusion_matrix
 
-from detectors.app import create_app
-from detectors.core import DetectorCore
-from detectors.feedback import FeedbackCounter, instance_labels
 from inferwatch.capture import Body, Exchange, RecordBuilder
+from inferwatch.detectors.app import create_app
+from inferwatch.detectors.core import DetectorCore
+from inferwatch.detectors.feedback import FeedbackCounter, instance_labels
 from inferwatch.errors import UnprocessableEntity
 from inferwatch.sinks.sqlite import SQLiteSink
 

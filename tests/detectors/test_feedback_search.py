@@ -11,10 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
-from detectors.app import create_app
-from detectors.core import DetectorCore
-from detectors.feedback import FeedbackCounter, FeedbackService, open_feedback_store
 from inferwatch.capture import Body, Exchange, RecordBuilder
+from inferwatch.detectors.app import create_app
+from inferwatch.detectors.core import DetectorCore
+from inferwatch.detectors.feedback import FeedbackCounter, FeedbackService, open_feedback_store
 from inferwatch.errors import NotFound
 from inferwatch.results import Origin
 from inferwatch.sinks.base import SinkURI

@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from detectors.core import DetectorCore
-from detectors.fit import fit_detector
+from inferwatch.detectors.core import DetectorCore
+from inferwatch.detectors.fit import fit_detector
 from inferwatch.errors import ConfigError
 
 Array = np.ndarray[Any, Any]

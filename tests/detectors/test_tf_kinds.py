@@ -18,12 +18,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sklearn.datasets import load_iris
 
-from detectors.app import create_app
-from detectors.artifacts import MANIFEST
-from detectors.fit import fit_detector
-from detectors.kinds import build, get_kind
-from detectors.loader import load, needs_tensorflow
 from inferwatch import tf_env
+from inferwatch.detectors.app import create_app
+from inferwatch.detectors.artifacts import MANIFEST
+from inferwatch.detectors.fit import fit_detector
+from inferwatch.detectors.kinds import build, get_kind
+from inferwatch.detectors.loader import load, needs_tensorflow
 from inferwatch.errors import ConfigError
 from tests.detectors.conftest import MakeCore
 

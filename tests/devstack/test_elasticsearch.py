@@ -157,9 +157,7 @@ def test_429_from_a_read_only_index_surfaces_as_per_item_errors(es: Elasticsearc
     es.indices.put_settings(index=index, settings={"index.blocks.read_only_allow_delete": True})
     try:
         results = list(
-            helpers.streaming_bulk(
-                es, actions(index, 30), raise_on_error=False, max_retries=2, initial_backoff=0.05
-            )
+            helpers.streaming_bulk(es, actions(index, 30), raise_on_error=False, max_retries=2, initial_backoff=0.05)
         )
         assert len(results) == 30
         assert not any(ok for ok, _ in results)

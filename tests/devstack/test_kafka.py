@@ -17,11 +17,11 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.serializer import Deserializer, Serializer
 
-from consumers.kafka import group_consumer
 from devstack.base import ServicePaths
 from devstack.kafka import KafkaService
 from devstack.pytest_plugin import SessionStack
 from devstack.stack import proc_stat
+from inferwatch.consumers.kafka import group_consumer
 from inferwatch.settings import CommonSettings
 
 pytestmark = pytest.mark.kafka

@@ -74,9 +74,7 @@ def client(opensearch_url: str) -> Iterator[OpenSearch]:
 def index(client: OpenSearch) -> Iterator[str]:
     """A fresh index name covered by a fresh index template; both removed afterwards."""
     prefix = f"inference-log-seldon-devstack-{uuid.uuid4().hex[:8]}"
-    client.indices.put_index_template(
-        name=prefix, body={"index_patterns": [f"{prefix}-*"], "template": TEMPLATE}
-    )
+    client.indices.put_index_template(name=prefix, body={"index_patterns": [f"{prefix}-*"], "template": TEMPLATE})
     name = f"{prefix}-predictor"
     yield name
     client.indices.delete(index=name, ignore=404)
@@ -151,9 +149,7 @@ def test_429_from_a_read_only_index_surfaces_as_per_item_errors(client: OpenSear
     client.indices.put_settings(index=index, body={"index.blocks.read_only_allow_delete": True})
     try:
         results = list(
-            helpers.streaming_bulk(
-                client, actions(index, 30), raise_on_error=False, max_retries=1, initial_backoff=1
-            )
+            helpers.streaming_bulk(client, actions(index, 30), raise_on_error=False, max_retries=1, initial_backoff=1)
         )
         assert len(results) == 30
         assert not any(ok for ok, _ in results)

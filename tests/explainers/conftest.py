@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from explainers.app import create_app
-from explainers.core import ExplainerCore
-from explainers.settings import ExplainerSettings
 from inferwatch.demo.model_server import create_model_app, train_iris
+from inferwatch.explainers.app import create_app
+from inferwatch.explainers.core import ExplainerCore
+from inferwatch.explainers.settings import ExplainerSettings
 from tests.servers import serving
 
 IRIS_REFERENCE = Path(__file__).resolve().parents[1] / "testdata" / "explainers" / "iris_reference.csv"

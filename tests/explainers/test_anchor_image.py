@@ -9,9 +9,9 @@ import httpx
 import numpy as np
 import pytest
 
-from explainers.kinds import get_kind, image_shape
 from inferwatch.demo.model_server import IrisModel, create_model_app
 from inferwatch.errors import ConfigError
+from inferwatch.explainers.kinds import get_kind, image_shape
 from tests.explainers.conftest import explainer
 from tests.servers import serving
 

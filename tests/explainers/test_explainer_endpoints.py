@@ -116,7 +116,7 @@ def test_permutation_importance_needs_labels(demo_model: str) -> None:
 def test_health_and_metrics(demo_model: str) -> None:
     from fastapi.testclient import TestClient
 
-    from explainers.app import create_explainer_admin_app
+    from inferwatch.explainers.app import create_explainer_admin_app
 
     with explainer(kind="anchor_tabular", model_url=demo_model) as (url, core):
         for path in ("/health/ping", "/health/status", "/v2/health/live", "/v2/health/ready", "/v2/models/x/ready"):

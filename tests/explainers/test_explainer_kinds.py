@@ -16,10 +16,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from explainers.core import ExplainerCore
-from explainers.kinds import KINDS, get_kind
-from explainers.settings import ExplainerSettings, parse_options
 from inferwatch.errors import ConfigError
+from inferwatch.explainers.core import ExplainerCore
+from inferwatch.explainers.kinds import KINDS, get_kind
+from inferwatch.explainers.settings import ExplainerSettings, parse_options
 from inferwatch.settings import from_cli
 from tests.explainers.conftest import IRIS_REFERENCE, SETOSA, VIRGINICA, explainer
 from tests.servers import serving

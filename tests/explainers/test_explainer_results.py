@@ -12,12 +12,12 @@ import httpx
 import orjson
 import pytest
 
-from explainers.app import create_app
-from explainers.core import ExplainerCore
-from explainers.results import ExplainerResults
-from explainers.settings import ExplainerSettings
 from inferwatch.capture import Body, Exchange, RecordBuilder
 from inferwatch.delivery.publisher import ResultPublisher
+from inferwatch.explainers.app import create_app
+from inferwatch.explainers.core import ExplainerCore
+from inferwatch.explainers.results import ExplainerResults
+from inferwatch.explainers.settings import ExplainerSettings
 from inferwatch.records import InferenceRecord
 from inferwatch.sinks import open_sink
 from inferwatch.sinks.search import SearchSink

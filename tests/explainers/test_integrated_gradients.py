@@ -9,9 +9,9 @@ import httpx
 import numpy as np
 import pytest
 
-from explainers.kinds import get_kind
 from inferwatch import tf_env
 from inferwatch.errors import ConfigError
+from inferwatch.explainers.kinds import get_kind
 from tests.explainers.conftest import IRIS_REFERENCE, SETOSA, VIRGINICA, explainer
 
 

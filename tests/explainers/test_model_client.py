@@ -14,9 +14,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from explainers.client import ClientConfig, ModelClient
 from inferwatch.demo.model_server import create_model_app, train_iris
 from inferwatch.errors import UpstreamError, UpstreamTimeout
+from inferwatch.explainers.client import ClientConfig, ModelClient
 from tests.servers import free_port, serving
 
 

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
+from inferwatch.logger.app import create_app, create_logger_admin_app
+from inferwatch.logger.service import LoggerService
+from inferwatch.logger.settings import LoggerSettings
 from inferwatch.records import InferenceRecord
 from inferwatch.sinks.sqlite import RecordQuery, SQLiteSink
-from logger.app import create_app, create_logger_admin_app
-from logger.service import LoggerService
-from logger.settings import LoggerSettings
 from tests.servers import serving
 
 

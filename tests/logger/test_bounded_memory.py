@@ -13,10 +13,10 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from inferwatch.capture import Body, Exchange
+from inferwatch.logger.service import LoggerService
+from inferwatch.logger.settings import LoggerSettings
 from inferwatch.records import InferenceRecord
 from inferwatch.sinks.sqlite import SQLiteSink
-from logger.service import LoggerService
-from logger.settings import LoggerSettings
 
 N = 50_000
 EVENT = json.loads(

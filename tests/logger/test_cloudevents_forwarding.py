@@ -10,11 +10,11 @@ import httpx
 import pytest
 
 from inferwatch.errors import SinkError
+from inferwatch.logger.app import create_app
+from inferwatch.logger.service import LoggerService
+from inferwatch.logger.settings import LoggerSettings
 from inferwatch.sinks import open_sink
 from inferwatch.sinks.sqlite import RecordQuery, SQLiteSink
-from logger.app import create_app
-from logger.service import LoggerService
-from logger.settings import LoggerSettings
 from tests.servers import free_port, serving
 
 SELDON = {"data": {"names": ["a", "b"], "ndarray": [[1.0, 2.0], [3.0, 4.0]]}}

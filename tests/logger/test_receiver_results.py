@@ -44,9 +44,7 @@ def _send_all(lg: Running) -> None:
 
 
 @pytest.mark.parametrize("durability", ["async", "sync"])
-def test_detector_answer_becomes_per_instance_outlier_results(
-    run_logger: Callable[..., Any], durability: str
-) -> None:
+def test_detector_answer_becomes_per_instance_outlier_results(run_logger: Callable[..., Any], durability: str) -> None:
     with run_logger(durability=durability) as lg:
         _send_all(lg)
         record = lg.wait_record(RID)

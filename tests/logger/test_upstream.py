@@ -1,4 +1,4 @@
-"""``logger.upstream.UpstreamPool`` against scripted HTTP/1.1 servers on loopback sockets.
+"""``inferwatch.logger.upstream.UpstreamPool`` against scripted HTTP/1.1 servers on loopback sockets.
 
 Each server answers with exact bytes, so framing cases (length, chunked, close-delimited, 1xx) and
 connection behaviour (keep-alive reuse, a stale pooled connection, refusal, slowness) are tested as a model
@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from logger.upstream import HIGH_WATER, BrokenResponse, UpstreamPool
+from inferwatch.logger.upstream import HIGH_WATER, BrokenResponse, UpstreamPool
 from tests.servers import free_port
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, "Server"], Awaitable[None]]

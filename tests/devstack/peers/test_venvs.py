@@ -45,9 +45,7 @@ def test_half_built_venv_is_rebuilt_then_reused(cache: Path) -> None:
     assert venv.path == path
     assert not (path / "leftover").exists()
     assert (path / STAMP).read_text().split() == ["pip"]
-    out = subprocess.run(
-        [str(venv.python), "-c", "import sys; print(sys.prefix)"], capture_output=True, text=True
-    )
+    out = subprocess.run([str(venv.python), "-c", "import sys; print(sys.prefix)"], capture_output=True, text=True)
     assert Path(out.stdout.strip()) == path
     stamp_time = (path / STAMP).stat().st_mtime_ns
     assert ensure_venv(TINY) == venv
@@ -56,14 +54,10 @@ def test_half_built_venv_is_rebuilt_then_reused(cache: Path) -> None:
 
 @pytest.mark.slow
 def test_two_racing_processes_build_once(cache: Path) -> None:
-    code = (
-        "from devstack.peers.venvs import VenvSpec, ensure_venv; "
-        "print(ensure_venv(VenvSpec('tiny', ('pip',))).path)"
-    )
+    code = "from devstack.peers.venvs import VenvSpec, ensure_venv; print(ensure_venv(VenvSpec('tiny', ('pip',))).path)"
     env = {**os.environ, "INFERWATCH_CACHE_DIR": str(cache), "PYTHONPATH": str(ROOT)}
     procs = [
-        subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True)
-        for _ in range(2)
+        subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True) for _ in range(2)
     ]
     paths = {p.communicate(timeout=300)[0].strip() for p in procs}
     assert all(p.returncode == 0 for p in procs)

@@ -42,9 +42,7 @@ def test_v2_request_errors(body: Any, reason: str) -> None:
 
 
 def test_v2_error_names_the_input() -> None:
-    body = {
-        "inputs": [v2_input()["inputs"][0], {"name": "second", "shape": [1], "datatype": "X", "data": [1]}]
-    }
+    body = {"inputs": [v2_input()["inputs"][0], {"name": "second", "shape": [1], "datatype": "X", "data": [1]}]}
     with pytest.raises(CodecError, match=r"inputs\[1\] \('second'\)"):
         get_codec("v2").decode_request(body)
 
@@ -119,11 +117,7 @@ def test_v2_invalid_base64_element_is_kept_as_text() -> None:
 
 def test_seldon_tftensor_layouts() -> None:
     codec = get_codec("seldon")
-    snake = {
-        "data": {
-            "tftensor": {"dtype": "DT_FLOAT", "tensor_shape": {"dim": [{"size": 2}]}, "float_val": [0.5]}
-        }
-    }
+    snake = {"data": {"tftensor": {"dtype": "DT_FLOAT", "tensor_shape": {"dim": [{"size": 2}]}, "float_val": [0.5]}}}
     p = codec.decode_request(snake)
     t = p.tensors[0]
     assert isinstance(t.data, np.ndarray) and t.data.tolist() == [0.5, 0.5]  # padded with the last value

@@ -64,9 +64,7 @@ def test_seldon_ndarray_names_rows() -> None:
     p = decode("seldon__response__ndarray_names.json")
     assert p.id == "hello"
     assert p.names == ["t:0", "t:1", "t:2"]
-    assert p.rows() == [
-        {"t:0": 0.0006985194531162841, "t:1": 0.003668039039435755, "t:2": 0.9956334415074478}
-    ]
+    assert p.rows() == [{"t:0": 0.0006985194531162841, "t:1": 0.003668039039435755, "t:2": 0.9956334415074478}]
 
 
 def test_seldon_tensor_is_reshaped() -> None:

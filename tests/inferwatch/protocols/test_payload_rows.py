@@ -39,9 +39,7 @@ def test_rows_without_names_index_columns() -> None:
 
 
 def test_rows_refuse_disagreeing_batch_sizes() -> None:
-    p = Payload(
-        "v2", "request", [Tensor("a", "FP64", [2], np.zeros(2)), Tensor("b", "FP64", [3], np.zeros(3))]
-    )
+    p = Payload("v2", "request", [Tensor("a", "FP64", [2], np.zeros(2)), Tensor("b", "FP64", [3], np.zeros(3))])
     with pytest.raises(CodecError, match="disagree on the batch size"):
         p.rows()
 
@@ -61,9 +59,7 @@ def test_rows_of_nan_and_bytes_are_json() -> None:
 
 
 def test_to_json_shape() -> None:
-    p = Payload(
-        "v2", "request", [Tensor("x", "BOOL", [1, 2], np.array([[True, False]]))], names=["x"], id="r"
-    )
+    p = Payload("v2", "request", [Tensor("x", "BOOL", [1, 2], np.array([[True, False]]))], names=["x"], id="r")
     doc = p.to_json()
     assert doc["tensors"] == [{"name": "x", "datatype": "BOOL", "shape": [1, 2], "data": [[True, False]]}]
     assert doc["id"] == "r" and doc["protocol"] == "v2" and doc["names"] == ["x"]
