@@ -25,6 +25,7 @@ import numpy as np
 import orjson
 from prometheus_client import CollectorRegistry
 
+from inferwatch import ids
 from inferwatch.detectors.metrics import FeedbackMetrics
 from inferwatch.errors import BadRequest, CodecError, ConfigError, InferwatchError, NotFound, UnprocessableEntity
 from inferwatch.protocols import SELDON, Tensor, decode_body
@@ -40,7 +41,7 @@ FEEDBACK_EVENT_TYPES = frozenset({EventType.SELDON_FEEDBACK.value, EventType.SEL
 """CloudEvent types answered by the feedback counter instead of the detector."""
 FEEDBACK_METRICS_EVENT_TYPE = "io.seldon.serving.feedback.metrics"
 """``Ce-Type`` of the answer to a feedback event (the type Seldon's metrics-server examples use)."""
-ID_SOURCES = "x-request-id, Seldon-Puid or Ce-Requestid header, or request.meta.puid"
+ID_SOURCES = "x-request-id, Seldon-Puid or Ce-Requestid header, or the request's (else response's, truth's) meta.puid"
 
 
 # --- class labels ---------------------------------------------------------------------------------------------
@@ -332,7 +333,7 @@ class FeedbackService:
         """Count one Feedback body; the answer summarises it and the model's counts so far."""
         doc, parts = parse_feedback(raw, content_type)
         truth, truth_width = instance_labels(_part(parts, "truth", required=True), "truth")
-        rid = origin.request_id or _puid(parts)
+        rid = origin.request_id or ids.from_body(doc)
         model = origin.model_name
         response = _part(parts, "response", required="response" in doc)
         if response is not None:
@@ -399,7 +400,6 @@ def parse_feedback(raw: bytes, content_type: str | None = None) -> tuple[dict[st
         part, _, name = t.name.partition(".")
         parts[part].setdefault("tensors", {})[name] = t
     parts["reward"] = payload.parameters.get("reward")
-    parts["puid"] = payload.id
     return doc, parts
 
 
@@ -413,16 +413,6 @@ def _part(parts: Mapping[str, Any], name: str, *, required: bool) -> Any:
             )
         return None
     return _values(t)
-
-
-def _puid(parts: Mapping[str, Any]) -> str | None:
-    if parts.get("puid"):
-        return str(parts["puid"])
-    for name in ("response", "truth"):
-        puid = ((parts.get(name) or {}).get("parameters") or {}).get("puid")
-        if puid:
-            return str(puid)
-    return None
 
 
 def _reward(parts: Mapping[str, Any]) -> float | None:

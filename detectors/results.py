@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from inferwatch.delivery.publisher import ResultPublisher
 from inferwatch.detectors.settings import DetectorSettings
-from inferwatch.logger.ids import new_request_id
+from inferwatch.ids import new_request_id
 from inferwatch.results import Origin, ResultRecord, drift_id, origin_from_event, origin_from_headers, per_request
 
 if TYPE_CHECKING:

@@ -22,6 +22,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
+from inferwatch import ids
 from inferwatch.errors import BadRequest, CodecError
 from inferwatch.explainers.core import ExplainerCore
 from inferwatch.explainers.results import ExplainerResults
@@ -124,7 +125,7 @@ def create_app(settings: ExplainerSettings, core: ExplainerCore, results: Explai
         body = await _body(request)
         if "instances" not in body:
             raise BadRequest("body needs 'instances'")
-        body_id = body.get("id") if isinstance(body.get("id"), str) else None
+        body_id = ids.from_body(body)
         return _json({"explanations": await explain(request, body["instances"], _params(body), body_id)})
 
     async def ok() -> dict[str, str]:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from inferwatch import ids
 from inferwatch.errors import CodecError
 from inferwatch.protocols import headers as h
 from inferwatch.protocols.cloudevents import CloudEvent, inference_info
@@ -189,7 +190,7 @@ class Origin:
 
 def origin_from_headers(headers: Mapping[str, str], body_id: str | None = None, protocol: str | None = None) -> Origin:
     """From HTTP headers (lower-case keys): the first request-id header, else the body's id (V2)."""
-    rid = next((headers[n] for n in h.REQUEST_ID_HEADERS if headers.get(n)), None) or body_id
+    rid = ids.from_headers(headers) or body_id
     ce = {k: headers.get(h.CE_PREFIX + k) for k in (h.EXT_MODEL_ID, h.EXT_INFERENCE_SERVICE_NAME, h.EXT_NAMESPACE)}
     return Origin(
         rid or headers.get(h.CE_ID),

@@ -21,7 +21,7 @@ import orjson
 
 from inferwatch.capture import Body, Exchange
 from inferwatch.errors import InferwatchError, UpstreamError, UpstreamTimeout
-from inferwatch.logger.ids import request_id_for
+from inferwatch.ids import request_id_for
 from inferwatch.logger.service import LoggerService
 from inferwatch.logger.upstream import UpstreamPool
 from inferwatch.protocols.headers import SKIP_LOGGING, X_REQUEST_ID

@@ -7,12 +7,12 @@ logger (``pkg/logger/worker.go``).
 
 from __future__ import annotations
 
-# request ids
-X_REQUEST_ID = "x-request-id"
-SELDON_PUID = "seldon-puid"
-CE_REQUEST_ID = "ce-requestid"
-#: Where a request id is looked for, in precedence order.
-REQUEST_ID_HEADERS = (X_REQUEST_ID, SELDON_PUID, CE_REQUEST_ID)
+# request ids: declared with the rules that use them in ``inferwatch.ids``
+from inferwatch.ids import CE_ID as CE_ID
+from inferwatch.ids import CE_REQUEST_ID as CE_REQUEST_ID
+from inferwatch.ids import REQUEST_ID_HEADERS as REQUEST_ID_HEADERS
+from inferwatch.ids import SELDON_PUID as SELDON_PUID
+from inferwatch.ids import X_REQUEST_ID as X_REQUEST_ID
 
 #: ``Seldon-Skip-Logging: true`` on a request: do not log it (the explainer sets it on its own calls).
 SKIP_LOGGING = "seldon-skip-logging"
@@ -23,7 +23,6 @@ JSON_CONTENT_TYPE = "application/json"
 
 # CloudEvents HTTP binding
 CE_PREFIX = "ce-"
-CE_ID = "ce-id"
 CE_SOURCE = "ce-source"
 CE_TYPE = "ce-type"
 CE_SPECVERSION = "ce-specversion"
