@@ -149,13 +149,13 @@ def _serve(args: argparse.Namespace) -> int:
 def _consume(args: argparse.Namespace) -> int:
     import threading
 
-    from inferwatch.consumers.detect import RecordDetector
-    from inferwatch.consumers.kafka import group_consumer
     from inferwatch.detectors.app import create_detector_admin_app
+    from inferwatch.detectors.consume import RecordDetector
     from inferwatch.detectors.core import DetectorCore
     from inferwatch.detectors.results import start_results
     from inferwatch.detectors.settings import DetectorSettings
     from inferwatch.serve import run as serve
+    from inferwatch.sources.kafka import group_consumer
 
     settings = from_cli(DetectorSettings, args)
     core = DetectorCore(settings)

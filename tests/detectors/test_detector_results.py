@@ -15,9 +15,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from inferwatch.capture import Body, Exchange, RecordBuilder
-from inferwatch.consumers.detect import RecordDetector
 from inferwatch.delivery.publisher import ResultPublisher
 from inferwatch.detectors.app import create_app
+from inferwatch.detectors.consume import RecordDetector
 from inferwatch.detectors.core import DetectorCore
 from inferwatch.detectors.results import DetectorResults
 from inferwatch.records import InferenceRecord

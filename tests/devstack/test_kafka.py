@@ -21,8 +21,8 @@ from devstack.base import ServicePaths
 from devstack.kafka import KafkaService
 from devstack.pytest_plugin import SessionStack
 from devstack.stack import proc_stat
-from inferwatch.consumers.kafka import group_consumer
 from inferwatch.settings import CommonSettings
+from inferwatch.sources.kafka import group_consumer
 
 pytestmark = pytest.mark.kafka
 

@@ -1,34 +1,42 @@
-"""Detection on a Kafka stream: the logger's topic of paired records through a detector.
+"""The detector's Kafka transport (``inferwatch detector consume``): the logger's topic of paired records through a
+detector.
 
-At-least-once: poll a batch, run every usable record's request instances through ``DetectorCore.detect``,
-then commit the consumed positions (offset + 1). A record that cannot be used (not JSON, no decoded
-instances, the wrong features) is counted under ``outcome="unusable"``, logged and committed, so one bad
-message never blocks the partition. Use a consumer group (``group_id``) so restarts resume where the last
-commit left off. With ``results`` (a ``inferwatch.detectors.results.DetectorResults``), each result is published for the
-record it came from (its id, model, deployment, namespace, endpoint), so it is merged into that record's document.
+At-least-once (``inferwatch.sources.kafka.consume``): poll a batch, run every usable record's request instances
+through ``DetectorCore.detect``, then commit the consumed positions (offset + 1). A record that cannot be used (not
+JSON, no decoded instances, the wrong features) is counted under ``outcome="unusable"``, logged and committed, so
+one bad message never blocks the partition. Use a consumer group (``group_id``) so restarts resume where the last
+commit left off. With ``results`` (a ``inferwatch.detectors.results.DetectorResults``), each result is published
+for the record it came from (its id, model, deployment, namespace, endpoint), so it is merged into that record's
+document.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
 import orjson
 from prometheus_client import Counter
 
+from inferwatch.detectors.core import DetectorCore
+from inferwatch.detectors.results import DetectorResults
 from inferwatch.errors import InferwatchError
+from inferwatch.results import Origin
+from inferwatch.sources.kafka import consume
 
-log = logging.getLogger("inferwatch.consumers.detect")
+log = logging.getLogger("inferwatch.detectors.consume")
 
 
 class RecordDetector:
     """Turns logger records into detector calls; ``consume`` drives a kafka-python ``KafkaConsumer``."""
 
     def __init__(
-        self, core: Any, on_result: Callable[[str, dict[str, Any]], None] | None = None, results: Any = None
+        self,
+        core: DetectorCore,
+        on_result: Callable[[str, dict[str, Any]], None] | None = None,
+        results: DetectorResults | None = None,
     ) -> None:
         self.core = core
         self.on_result = on_result
@@ -65,30 +73,18 @@ class RecordDetector:
         max_records: int | None = None,
         idle_timeout: float | None = None,
     ) -> int:
-        """Poll, detect, commit until ``stop`` is set, ``max_records`` were handled, or nothing arrived for
-        ``idle_timeout`` seconds. Returns how many records were handled."""
-        handled = 0
-        idle_since = time.monotonic()
-        while not (stop is not None and stop.is_set()):
-            batch = consumer.poll(timeout_ms=500, max_records=500)
-            messages = [m for msgs in batch.values() for m in msgs]
-            if not messages:
-                if idle_timeout is not None and time.monotonic() - idle_since > idle_timeout:
-                    break
-                continue
-            idle_since = time.monotonic()
-            for m in messages:
-                self.process(m.value)
-            consumer.commit()  # after processing: a crash before this line re-delivers, never skips
-            handled += len(messages)
-            if max_records is not None and handled >= max_records:
-                break
-        return handled
+        """Detect on every record ``consumer`` delivers, committing after each batch (``inferwatch.sources.kafka
+        .consume``) until ``stop``, ``max_records`` or ``idle_timeout``. Returns how many records were handled."""
+        return consume(
+            consumer,
+            lambda message: self.process(message.value),
+            stop=stop,
+            max_records=max_records,
+            idle_timeout=idle_timeout,
+        )
 
 
-def _origin(record: dict[str, Any]) -> Any:
-    from inferwatch.detectors.results import Origin
-
+def _origin(record: dict[str, Any]) -> Origin:
     tags = record.get("tags")
     return Origin(
         str(record.get("id")),

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from kafka import KafkaProducer
 
-from inferwatch.consumers.kafka import group_consumer
+from inferwatch.sources.kafka import group_consumer
 
 pytestmark = pytest.mark.kafka
 
@@ -40,7 +40,7 @@ def test_missing_topic_is_logged_and_subscribed_anyway(
     kafka_bootstrap: str, unique_name: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     topic = unique_name("missing")
-    with caplog.at_level(logging.WARNING, logger="inferwatch.consumers.kafka"):
+    with caplog.at_level(logging.WARNING, logger="inferwatch.sources.kafka"):
         consumer = group_consumer(kafka_bootstrap, topic, unique_name("group"), wait_for_topic=0.5)
     try:
         assert consumer.subscription() == {topic}

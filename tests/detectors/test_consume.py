@@ -17,13 +17,13 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
 from inferwatch.capture import Body, Exchange, RecordBuilder
-from inferwatch.consumers.detect import RecordDetector
-from inferwatch.consumers.kafka import group_consumer
 from inferwatch.demo.model_server import FEATURES, write_iris_reference
+from inferwatch.detectors.consume import RecordDetector
 from inferwatch.detectors.core import DetectorCore
 from inferwatch.detectors.fit import fit_detector
 from inferwatch.detectors.settings import DetectorSettings
 from inferwatch.sinks import open_sink
+from inferwatch.sources.kafka import group_consumer
 from tests.servers import free_port
 
 pytestmark = pytest.mark.kafka
