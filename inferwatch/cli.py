@@ -22,10 +22,15 @@ COMMANDS: dict[str, str] = {
     "logger": "inferwatch.logger.cli",
     "audit": "inferwatch.audit",
     "demo": "inferwatch.demo.cli",
-    "devstack": "devstack.cli",
+    "devstack": "devstack.cli",  # development tooling: in a source checkout only (see DEV_ONLY)
     "detector": "inferwatch.detectors.cli",
     "explainer": "inferwatch.explainers.cli",
 }
+
+
+#: Commands whose code is development tooling, which the package does not ship: where it cannot be imported
+#: (an installed copy), the command says where to find it instead of breaking ``inferwatch --help``.
+DEV_ONLY = frozenset({"devstack"})
 
 
 class CommandModule(Protocol):
@@ -37,8 +42,31 @@ class CommandModule(Protocol):
     def run(self, args: argparse.Namespace) -> int: ...
 
 
+class _NotInstalled:
+    """Stands in for a ``DEV_ONLY`` command whose module is not importable."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.HELP = "(development tooling: only in a source checkout of inferwatch)"
+        self.DESCRIPTION = self.HELP
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+
+    def run(self, args: argparse.Namespace) -> int:
+        raise ConfigError(
+            f"'inferwatch {self.name}' is development tooling and is not installed with the package: run it "
+            "from a source checkout of inferwatch after 'make test' or 'make devstack-up' has set up .venv"
+        )
+
+
 def _load(name: str) -> CommandModule:
-    return cast(CommandModule, importlib.import_module(COMMANDS[name]))
+    try:
+        return cast(CommandModule, importlib.import_module(COMMANDS[name]))
+    except ModuleNotFoundError as e:
+        if name in DEV_ONLY and e.name is not None and COMMANDS[name].startswith(e.name):
+            return _NotInstalled(name)
+        raise
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
