@@ -42,10 +42,18 @@ class ResultsSettings(BaseSettings):
     results_spool_max_bytes: int = Field(1 << 30, ge=0, description="Bound of each result sink's spool; 0 = none.")
     results_queue_size: int = Field(10_000, ge=1, description="Results held in memory per queue before spooling.")
     results_shutdown_timeout: float = Field(30.0, gt=0, description="Seconds to deliver pending results on exit.")
-    results_model: str | None = Field(None, description="Model of the logged requests (index/topic names).")
-    results_deployment: str | None = Field(None, description="Deployment of the logged requests.")
-    results_namespace: str | None = Field(None, description="Namespace of the logged requests.")
-    results_endpoint: str | None = Field(None, description="Endpoint (predictor) of the logged requests.")
+    results_model: str | None = Field(
+        None, description="Model of the logged requests (index/topic names); else the request's Ce-Modelid."
+    )
+    results_deployment: str | None = Field(
+        None, description="Deployment of the logged requests; else the request's Ce-Inferenceservicename."
+    )
+    results_namespace: str | None = Field(
+        None, description="Namespace of the logged requests; else the request's Ce-Namespace."
+    )
+    results_endpoint: str | None = Field(
+        None, description="Endpoint (predictor) of the logged requests; else the request's Ce-Endpoint."
+    )
 
     @field_validator("results_sink", mode="before")
     @classmethod
