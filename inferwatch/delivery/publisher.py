@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode
 
+from inferwatch.cli_flags import Flag, add_settings_arguments
 from inferwatch.delivery.metrics import DeliveryMetrics
 from inferwatch.delivery.pipeline import DeliveryOptions, Pipeline
 from inferwatch.results import Record, ResultRecord
@@ -61,20 +62,15 @@ class ResultsSettings(BaseSettings):
         return split_list(v)
 
 
-def add_results_arguments(p: argparse.ArgumentParser) -> None:
-    """``--results-sink`` (repeatable) and the names of the logged requests, shared by serve and consume."""
-    p.add_argument(
-        "--results-sink",
-        action="append",
-        metavar="URI",
-        help="publish results to this sink (repeat): sqlite://, kafka://...?topic=, elasticsearch://, opensearch://, "
-        "cloudevents+http://",
-    )
-    p.add_argument("--results-spool-dir", type=Path, help="spools of failing result sinks")
-    p.add_argument("--results-model", help="model of the logged requests (index/topic names; else Ce-Modelid)")
-    p.add_argument("--results-deployment", help="deployment of the logged requests (else Ce-Inferenceservicename)")
-    p.add_argument("--results-namespace", help="namespace of the logged requests (else Ce-Namespace)")
-    p.add_argument("--results-endpoint", help="endpoint of the logged requests (else Ce-Endpoint)")
+RESULTS_FIELDS = tuple(ResultsSettings.model_fields)
+"""The fields a service's settings get from ``ResultsSettings``: their flags go in the "results" group."""
+
+
+def add_results_arguments(p: argparse.ArgumentParser, settings: type[ResultsSettings]) -> None:
+    """The flags of ``settings``' results fields (``--results-sink URI``, repeatable, the spool and the names
+    of the logged requests) as the "results" argument group; shared by the detector and explainer commands."""
+    group = p.add_argument_group("results", "where results go (delivered like the logger's records)")
+    add_settings_arguments(group, settings, {"results_sink": Flag(metavar="URI")}, only=RESULTS_FIELDS)
 
 
 class ResultPublisher:
