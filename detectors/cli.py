@@ -51,7 +51,7 @@ CONSUME_FLAGS = {
         ("port", "protocol", "event_type", "event_source", "reply_url", "reply_timeout", "feedback_store"), OMIT
     ),
     "host": Flag(help="Interface of the metrics/health server."),
-    "model_name": Flag(help="Detector name: of its default --state-dir and in its results."),
+    "model_name": Flag(help="Detector name, used in its default --state-dir and in the names of its results."),
     "metrics_port": Flag(help="Port of /metrics and health (the only server 'consume' runs)."),
 }
 """``detector consume`` answers no requests: it has no flags for the serving side of ``DetectorSettings``."""
