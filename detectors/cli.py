@@ -5,14 +5,12 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from inferwatch.delivery.publisher import add_results_arguments
+from inferwatch.cli_flags import OMIT, Flag, add_settings_arguments
+from inferwatch.delivery.publisher import RESULTS_FIELDS, add_results_arguments
 from inferwatch.detectors.kinds import KINDS
+from inferwatch.detectors.settings import DetectorSettings
 from inferwatch.settings import from_cli
-
-if TYPE_CHECKING:
-    pass
 
 HELP = "alibi-detect outlier/drift detectors: fit one from data, or serve one"
 DESCRIPTION = f"""\
@@ -33,7 +31,7 @@ Served on one port: Seldon graph component (/predict, /api/v1.0/predictions, /tr
 /v2/models/NAME/infer) and CloudEvents (POST /, answered with Ce-Type io.seldon.serving.inference.outlier|drift).
 Drift detectors answer {{"data": {{"pending": true, ...}}}} until --batch-size instances or --window-seconds
 have passed; the pending window is kept on disk (--state-dir), as is an online detector's state (saved every
---checkpoint-every instances, default 100, and on shutdown; loaded on start). POST /send-feedback (and CloudEvents
+--checkpoint-every instances and on shutdown; loaded on start). POST /send-feedback (and CloudEvents
 of type io.seldon.serving.feedback) take Seldon Feedback messages: truth + response, or a request id looked up in
 --feedback-store; they count seldon_metric_true_positive_total (and the false_positive, true_negative,
 false_negative series) and inferwatch_feedback_accuracy per model_name and class.
@@ -41,11 +39,26 @@ Metrics on --metrics-port /metrics.
 'consume' reads the logger's Kafka topic of paired records in a consumer group, runs each record's request
 instances through the detector and commits after processing (at-least-once); unusable records are counted
 (inferwatch_consumer_records_total{{outcome="unusable"}}) and skipped. Its metrics are on --metrics-port.
-Every serve flag has an environment variable INFERWATCH_DETECTOR_<FLAG>; flags win.
+Every serve and consume flag but --bootstrap/--topic/--group has an environment variable
+INFERWATCH_DETECTOR_<FLAG> (shown with each flag); flags win.
 """
 
 
+SERVE_FLAGS = {"feedback_store": Flag(metavar="URI")}
+"""Where ``detector serve``'s flags differ from ``DetectorSettings`` (every field has one)."""
+CONSUME_FLAGS = {
+    **dict.fromkeys(
+        ("port", "protocol", "event_type", "event_source", "reply_url", "reply_timeout", "feedback_store"), OMIT
+    ),
+    "host": Flag(help="Interface of the metrics/health server."),
+    "model_name": Flag(help="Detector name, used in its default --state-dir and in the names of its results."),
+    "metrics_port": Flag(help="Port of /metrics and health (the only server 'consume' runs)."),
+}
+"""``detector consume`` answers no requests: it has no flags for the serving side of ``DetectorSettings``."""
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """``fit`` (flags of its own), ``serve`` and ``consume`` (flags from ``DetectorSettings``)."""
     sub = p.add_subparsers(dest="detector_command", metavar="ACTION", required=True)
     fit = sub.add_parser("fit", help="fit a detector on reference data and save it")
     fit.add_argument("--kind", required=True, choices=sorted(KINDS), help="detector kind")
@@ -55,38 +68,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     fit.add_argument("--out", required=True, type=Path, help="directory to save the detector to")
     fit.add_argument("--no-progress", action="store_true", help="no progress bar")
     serve = sub.add_parser("serve", help="serve a saved detector over HTTP")
-    serve.add_argument("--detector", type=Path, help="directory written by save_detector or 'detector fit'")
-    serve.add_argument("--trust-artifacts", action="store_true", default=None, help="allow dill/joblib files")
-    serve.add_argument("--host", help="interface to listen on (default 0.0.0.0)")
-    serve.add_argument("--port", type=int, help="port (default 8080)")
-    serve.add_argument("--metrics-port", type=int, help="metrics/health port, 0 = off (default 8082)")
-    serve.add_argument("--model-name", help="name on /v2/models/NAME (default detector)")
-    serve.add_argument("--batch-size", type=int, help="drift window size in instances (default 1000)")
-    serve.add_argument("--window-seconds", type=float, help="drift window duration (default: count only)")
-    serve.add_argument("--state-dir", type=Path, help="pending-window directory (default $INFERWATCH_HOME/...)")
-    serve.add_argument("--protocol", help="force the codec: seldon, v2 or kserve-v1 (default: detected)")
-    serve.add_argument("--event-type", help="Ce-Type of answers (default io.seldon.serving.inference.<type>)")
-    serve.add_argument("--event-source", help="Ce-Source of answers")
-    serve.add_argument("--reply-url", help="also POST each CloudEvent answer here")
-    serve.add_argument(
-        "--feedback-store",
-        metavar="URI",
-        help="look up a feedback's response by request id: sqlite://, elasticsearch://",
-    )
+    add_settings_arguments(serve, DetectorSettings, SERVE_FLAGS, skip=RESULTS_FIELDS)
+    add_results_arguments(serve, DetectorSettings)
     consume = sub.add_parser("consume", help="run a detector on the logger's Kafka topic of records")
-    consume.add_argument("--detector", type=Path, help="directory written by save_detector or 'detector fit'")
-    consume.add_argument("--trust-artifacts", action="store_true", default=None, help="allow dill/joblib files")
     consume.add_argument("--bootstrap", required=True, help="Kafka bootstrap servers, HOST:PORT[,HOST:PORT]")
     consume.add_argument("--topic", required=True, help="the logger's records topic (kafka:// sink)")
-    consume.add_argument("--group", default="inferwatch-detector", help="consumer group (default inferwatch-detector)")
-    consume.add_argument("--host", help="interface of the metrics/health server (default 0.0.0.0)")
-    consume.add_argument("--metrics-port", type=int, help="metrics/health port (default 8082)")
-    consume.add_argument("--batch-size", type=int, help="drift window size in instances (default 1000)")
-    consume.add_argument("--window-seconds", type=float, help="drift window duration (default: count only)")
-    consume.add_argument("--state-dir", type=Path, help="pending-window directory (default $INFERWATCH_HOME/...)")
-    for action in (serve, consume):
-        add_results_arguments(action)
-        action.add_argument("--checkpoint-every", type=int, help="online detectors: save state every N instances")
+    consume.add_argument("--group", default="inferwatch-detector", help="consumer group (default: %(default)s)")
+    add_settings_arguments(consume, DetectorSettings, CONSUME_FLAGS, skip=RESULTS_FIELDS)
+    add_results_arguments(consume, DetectorSettings)
 
 
 def _prepare_tensorflow(args: argparse.Namespace) -> None:
@@ -97,7 +86,6 @@ def _prepare_tensorflow(args: argparse.Namespace) -> None:
         tf_env.prepare(KINDS[args.kind].needs_tf)
         return
     from inferwatch.detectors.loader import needs_tensorflow
-    from inferwatch.detectors.settings import DetectorSettings
 
     tf_env.prepare(needs_tensorflow(from_cli(DetectorSettings, args).detector))
 
@@ -125,7 +113,6 @@ def _serve(args: argparse.Namespace) -> int:
     from inferwatch.detectors.app import create_app, create_detector_admin_app
     from inferwatch.detectors.core import DetectorCore
     from inferwatch.detectors.results import start_results
-    from inferwatch.detectors.settings import DetectorSettings
     from inferwatch.serve import run as serve
 
     settings = from_cli(DetectorSettings, args)
@@ -153,7 +140,6 @@ def _consume(args: argparse.Namespace) -> int:
     from inferwatch.detectors.consume import RecordDetector
     from inferwatch.detectors.core import DetectorCore
     from inferwatch.detectors.results import start_results
-    from inferwatch.detectors.settings import DetectorSettings
     from inferwatch.serve import run as serve
     from inferwatch.sources.kafka import group_consumer
 

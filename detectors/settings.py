@@ -15,15 +15,18 @@ class DetectorSettings(ResultsSettings):
 
     model_config = SettingsConfigDict(env_prefix="INFERWATCH_DETECTOR_", extra="ignore")
 
-    detector: Path = Field(description="Directory written by save_detector or `inferwatch detector fit`.")
+    detector: Path = Field(description="Directory written by save_detector or 'inferwatch detector fit'.")
     trust_artifacts: bool = Field(False, description="Allow dill/joblib/pickle files (they run code on load).")
     host: str = Field("0.0.0.0", description="Interface to listen on.")
-    port: int = Field(8080, ge=1, le=65535)
-    metrics_port: int = Field(8082, ge=0, le=65535, description="/metrics and health; 0 disables it.")
+    port: int = Field(8080, ge=1, le=65535, description="Port to listen on.")
+    metrics_port: int = Field(8082, ge=0, le=65535, description="Port of /metrics and health; 0 disables it.")
     model_name: str = Field("detector", description="Name on /v2/models/NAME and in /metadata.")
     batch_size: int = Field(1000, ge=1, description="Drift window size in instances (count window).")
     window_seconds: float | None = Field(
-        None, gt=0, description="Drift window duration; a window closes on count or time, whichever first."
+        None,
+        gt=0,
+        description="Drift window duration in seconds; a window closes on count or time, whichever first; "
+        "unset: count only.",
     )
     state_dir: Path | None = Field(
         None, description="Pending drift window and online-detector state; default $INFERWATCH_HOME/detectors/NAME."
@@ -42,7 +45,7 @@ class DetectorSettings(ResultsSettings):
     )
     event_source: str = Field("io.inferwatch.detector", description="Ce-Source of answers.")
     reply_url: str | None = Field(None, description="Also POST each CloudEvent answer to this URL.")
-    reply_timeout: float = Field(5.0, gt=0)
+    reply_timeout: float = Field(5.0, gt=0, description="Seconds a POST to --reply-url may take.")
 
     @field_validator("reply_url")
     @classmethod

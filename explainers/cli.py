@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-from pathlib import Path
 
-from inferwatch.delivery.publisher import add_results_arguments
+from inferwatch.cli_flags import add_settings_arguments
+from inferwatch.delivery.publisher import RESULTS_FIELDS, add_results_arguments
 from inferwatch.errors import InferwatchError
 from inferwatch.serve import run as serve
 from inferwatch.settings import from_cli
@@ -36,31 +36,11 @@ variable INFERWATCH_EXPLAINER_<FLAG>; flags win.
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """One flag per ``ExplainerSettings`` field (``inferwatch.cli_flags``), the results flags in a group."""
     from inferwatch.explainers.settings import ExplainerSettings
 
-    f = ExplainerSettings.model_fields
-    p.add_argument("--kind", help=f"explainer kind (default {f['kind'].default})")
-    p.add_argument("--model-url", help="model server base URL, e.g. http://127.0.0.1:9000")
-    p.add_argument("--protocol", help="model protocol: seldon (default), kserve-v1 or v2")
-    p.add_argument("--model-name", help="model name in KServe v1 and V2 paths")
-    p.add_argument("--model-output", help="V2 output to request, e.g. predict_proba (default: first output)")
-    p.add_argument("--reference", type=Path, help="reference data to fit on (.npy, .npz, .csv)")
-    p.add_argument("--explainer-dir", type=Path, help="directory written by alibi.saving.save_explainer")
-    p.add_argument(
-        "--trust-artifacts", action="store_true", default=None, help="allow loading pickled explainers/models"
-    )
-    p.add_argument("--option", action="append", help="explainer option key=value (repeat)")
-    p.add_argument("--host", help=f"interface to listen on (default {f['host'].default})")
-    p.add_argument("--port", type=int, help=f"port to listen on (default {f['port'].default})")
-    p.add_argument(
-        "--metrics-port", type=int, help=f"metrics/health port, 0 = off (default {f['metrics_port'].default})"
-    )
-    p.add_argument("--timeout", type=float, help="seconds per explanation before 504 (default 60)")
-    p.add_argument("--model-timeout", type=float, help="seconds per model call (default 30)")
-    p.add_argument("--retries", type=int, help="retries of a failed model call (default 5)")
-    p.add_argument("--batch-size", type=int, help="most instances per model call (default 5000)")
-    p.add_argument("--max-concurrency", type=int, help="model calls in flight (default 4)")
-    add_results_arguments(p)
+    add_settings_arguments(p, ExplainerSettings, skip=RESULTS_FIELDS)
+    add_results_arguments(p, ExplainerSettings)
 
 
 def _prepare_tensorflow(kind: str) -> None:

@@ -37,7 +37,9 @@ class ExplainerSettings(ResultsSettings):
 
     model_config = SettingsConfigDict(env_prefix="INFERWATCH_EXPLAINER_", extra="ignore")
 
-    kind: str = Field("anchor_tabular", description="Explainer kind (see inferwatch.explainers.kinds.KINDS).")
+    kind: str = Field(
+        "anchor_tabular", description="Explainer kind, one of the Kinds above (inferwatch.explainers.kinds.KINDS)."
+    )
     model_url: str = Field("http://127.0.0.1:9000", description="Base URL of the model server to explain.")
     protocol: str = Field("seldon", description="Model server protocol: seldon, kserve-v1 or v2.")
     model_name: str = Field("model", description="Model name in KServe v1 / V2 paths.")
@@ -47,10 +49,12 @@ class ExplainerSettings(ResultsSettings):
     reference: Path | None = Field(None, description="Reference data to fit on: .npy, .npz (X[, y]) or .csv.")
     explainer_dir: Path | None = Field(None, description="Directory written by alibi.saving.save_explainer.")
     trust_artifacts: bool = Field(False, description="Allow loading pickled artifacts (saved explainers, models).")
-    option: StrList = Field(default_factory=list, description="Explainer options, key=value.")
+    option: StrList = Field(
+        default_factory=list, description="Explainer option key=value (values read as JSON when they parse)."
+    )
     host: str = Field("0.0.0.0", description="Interface to listen on.")
-    port: int = Field(8080, ge=1, le=65535)
-    metrics_port: int = Field(8083, ge=0, le=65535, description="/metrics and health; 0 disables it.")
+    port: int = Field(8080, ge=1, le=65535, description="Port to listen on.")
+    metrics_port: int = Field(8083, ge=0, le=65535, description="Port of /metrics and health; 0 disables it.")
     timeout: float = Field(60.0, gt=0, description="Seconds an explanation may take before 504.")
     model_timeout: float = Field(30.0, gt=0, description="Seconds per model call.")
     retries: int = Field(5, ge=0, description="Retries of a model call on connection errors / 502-504.")

@@ -1,7 +1,9 @@
 """Settings shared by every service, and the one way CLI flags map onto settings.
 
 Each service declares its own ``BaseSettings`` subclass with an env prefix under ``INFERWATCH_``
-(``INFERWATCH_LOGGER_``, ``INFERWATCH_DETECTOR_``...). Precedence: CLI flag > environment > default.
+(``INFERWATCH_LOGGER_``, ``INFERWATCH_DETECTOR_``...), every field documented with ``Field(description=...)``.
+``inferwatch.cli_flags`` derives the CLI flags from those fields; ``from_cli`` maps them back.
+Precedence: CLI flag > environment > default.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import argparse
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from inferwatch.errors import ConfigError
@@ -23,11 +25,15 @@ class CommonSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="INFERWATCH_", extra="ignore")
 
-    home: Path = Path.home() / ".local" / "share" / "inferwatch"
-    """State directory: the embedded store, spools, dev-stack data and logs."""
-    cache_dir: Path = Path.home() / ".cache" / "inferwatch"
-    """Downloads reused across runs (Maven jars, peer venvs). Never inside the work tree."""
-    log_level: str = "INFO"
+    home: Path = Field(
+        Path.home() / ".local" / "share" / "inferwatch",
+        description="State directory: the embedded store, spools, dev-stack data and logs.",
+    )
+    cache_dir: Path = Field(
+        Path.home() / ".cache" / "inferwatch",
+        description="Downloads reused across runs (Maven jars, peer venvs). Never inside the work tree.",
+    )
+    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
 
     @property
     def default_store_uri(self) -> str:
@@ -56,8 +62,9 @@ def common() -> CommonSettings:
 def from_cli(cls: type[S], args: argparse.Namespace, **extra: Any) -> S:
     """Build ``cls`` from the environment, overridden by every CLI flag that was given.
 
-    A flag maps onto the field of the same name (``--metrics-port`` -> ``metrics_port``); flags left
-    at ``None`` fall through to the environment and then the field default.
+    A flag maps onto the field of the same name (``--metrics-port`` -> ``metrics_port``, as
+    ``inferwatch.cli_flags.add_settings_arguments`` adds them); flags left at ``None`` fall through to the
+    environment and then the field default.
     """
     given = {k: v for k, v in vars(args).items() if v is not None and k in cls.model_fields}
     given.update(extra)

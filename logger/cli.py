@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import logging
-from pathlib import Path
 
+from inferwatch.cli_flags import add_settings_arguments
 from inferwatch.logger.app import create_app, create_logger_admin_app
 from inferwatch.logger.service import LoggerService
 from inferwatch.logger.settings import LoggerSettings
@@ -56,41 +56,8 @@ INFERWATCH_LOGGER_<FLAG> (e.g. INFERWATCH_LOGGER_UPSTREAM); flags win.
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    f = LoggerSettings.model_fields
-    p.add_argument("--upstream", help="model server URL, e.g. http://127.0.0.1:9000 (proxy mode)")
-    p.add_argument("--host", help=f"interface to listen on (default {f['host'].default})")
-    p.add_argument("--port", type=int, help=f"port to listen on (default {f['port'].default})")
-    p.add_argument(
-        "--metrics-port", type=int, help=f"metrics/health port, 0 = off (default {f['metrics_port'].default})"
-    )
-    p.add_argument("--sink", action="append", help="sink URI; repeat for several (default: embedded store)")
-    p.add_argument("--sample-rate", type=float, help="fraction of requests to log, 0..1 (default 1)")
-    p.add_argument("--max-payload-bytes", type=int, help="bodies over this are truncated and flagged (default 1 MiB)")
-    p.add_argument("--redact-path", action="append", help="dotted JSON path to mask, e.g. meta.tags.user (repeat)")
-    p.add_argument("--redact-field", action="append", help="feature/field name to mask everywhere (repeat)")
-    p.add_argument("--pairing-ttl", type=float, help="seconds to wait for an event's other half (default 30)")
-    p.add_argument("--queue-size", type=int, help="records buffered in memory per queue (default 10000)")
-    p.add_argument("--batch-size", type=int, help="records per sink write (default 500)")
-    p.add_argument("--linger-ms", type=float, help="max wait to fill a batch (default 50)")
-    p.add_argument("--max-retries", type=int, help="retries of a failed batch before it is spooled (default 5)")
-    p.add_argument("--upstream-timeout", type=float, help="seconds before a model call gives 504 (default 60)")
-    p.add_argument(
-        "--durability",
-        choices=("async", "sync"),
-        help="async: answer at once, a crash loses at most the in-memory queues; sync: answer once the "
-        "exchange is fsynced to the write-ahead log, nothing answered is lost (default async)",
-    )
-    p.add_argument("--spool-dir", type=Path, help="on-disk spools and write-ahead log (default $INFERWATCH_HOME/spool)")
-    p.add_argument(
-        "--spool-max-bytes",
-        type=int,
-        help="bound of each sink's spool and of the write-ahead log; 0 = no spool (default 1 GiB)",
-    )
-    p.add_argument("--protocol", help="force the codec: seldon, v2 or kserve-v1 (default: detected)")
-    p.add_argument("--model-name", help="model name recorded when the path/body does not say")
-    p.add_argument("--deployment", help="deployment name recorded with every request")
-    p.add_argument("--namespace", help="namespace recorded with every request")
-    p.add_argument("--endpoint", help="endpoint/predictor recorded with every request")
+    """One flag per ``LoggerSettings`` field (``inferwatch.cli_flags``)."""
+    add_settings_arguments(p, LoggerSettings)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -19,29 +19,43 @@ class LoggerSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="INFERWATCH_LOGGER_", extra="ignore")
 
-    upstream: str | None = Field(None, description="Model server URL; proxy mode when set.")
+    upstream: str | None = Field(
+        None,
+        description="Model server URL (e.g. http://127.0.0.1:9000): proxy mode when set, else a CloudEvents receiver.",
+    )
     host: str = Field("0.0.0.0", description="Interface to listen on.")
-    port: int = Field(8080, ge=1, le=65535)
-    metrics_port: int = Field(8082, ge=0, le=65535, description="/metrics and health; 0 disables it.")
-    sink: StrList = Field(default_factory=list, description="Sink URIs; the embedded store when empty.")
+    port: int = Field(8080, ge=1, le=65535, description="Port to listen on.")
+    metrics_port: int = Field(8082, ge=0, le=65535, description="Port of /metrics and health; 0 disables it.")
+    sink: StrList = Field(
+        default_factory=list, description="Sink URIs; the embedded store ($INFERWATCH_HOME/inferwatch.db) when none."
+    )
     queue_size: int = Field(10_000, ge=1, description="Records held in memory per queue before drops.")
-    batch_size: int = Field(500, ge=1)
-    linger_ms: float = Field(50.0, ge=0, description="How long a sink worker waits to fill a batch.")
+    batch_size: int = Field(500, ge=1, description="Records per sink write.")
+    linger_ms: float = Field(50.0, ge=0, description="Milliseconds a sink worker waits to fill a batch.")
     max_retries: int = Field(
         5, ge=0, description="Retries of a failed batch before it goes to the spool (dropped without one)."
     )
-    sample_rate: float = Field(1.0, ge=0.0, le=1.0, description="Fraction of requests logged.")
-    max_payload_bytes: int = Field(1_048_576, ge=0, description="Larger bodies are truncated and flagged.")
-    redact_path: StrList = Field(default_factory=list, description="Dotted JSON paths masked before sinks.")
+    sample_rate: float = Field(1.0, ge=0.0, le=1.0, description="Fraction of requests logged, 0..1.")
+    max_payload_bytes: int = Field(
+        1_048_576, ge=0, description="Bodies over this many bytes are truncated and flagged."
+    )
+    redact_path: StrList = Field(
+        default_factory=list, description="Dotted JSON paths masked before sinks, e.g. meta.tags.user."
+    )
     redact_field: StrList = Field(default_factory=list, description="Feature/field names masked everywhere.")
     pairing_ttl: float = Field(30.0, gt=0, description="Seconds to wait for the other half of an event.")
-    upstream_timeout: float = Field(60.0, gt=0)
+    upstream_timeout: float = Field(60.0, gt=0, description="Seconds before a model call is answered with 504.")
     protocol: str | None = Field(None, description="Force a codec (seldon, v2, kserve-v1); else detected.")
-    model_name: str | None = None
-    deployment: str | None = None
-    namespace: str | None = None
-    endpoint: str | None = None
-    shutdown_timeout: float = Field(30.0, gt=0)
+    model_name: str | None = Field(None, description="Model name recorded when the path/body does not say.")
+    deployment: str | None = Field(None, description="Deployment name recorded with every request.")
+    namespace: str | None = Field(None, description="Namespace recorded with every request.")
+    endpoint: str | None = Field(None, description="Endpoint/predictor recorded with every request.")
+    shutdown_timeout: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds to deliver (or spool) pending records on shutdown; "
+        "what is still in memory then is dropped.",
+    )
     durability: Literal["async", "sync"] = Field(
         "async",
         description="async: answer at once, a crash loses at most the in-memory queues; "
@@ -49,7 +63,7 @@ class LoggerSettings(BaseSettings):
     )
     spool_dir: Path | None = Field(
         None,
-        description="Spools of slow/failing sinks and the write-ahead log; default $INFERWATCH_HOME/spool.",
+        description="On-disk spools of slow/failing sinks and the write-ahead log; default $INFERWATCH_HOME/spool.",
     )
     spool_max_bytes: int = Field(
         1 << 30, ge=0, description="Bound of each sink's spool (and of the write-ahead log); 0 = no spool."

@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode
 
+from inferwatch.cli_flags import Flag, add_settings_arguments
 from inferwatch.delivery.metrics import DeliveryMetrics
 from inferwatch.delivery.pipeline import DeliveryOptions, Pipeline
 from inferwatch.results import Record, ResultRecord
@@ -42,10 +43,18 @@ class ResultsSettings(BaseSettings):
     results_spool_max_bytes: int = Field(1 << 30, ge=0, description="Bound of each result sink's spool; 0 = none.")
     results_queue_size: int = Field(10_000, ge=1, description="Results held in memory per queue before spooling.")
     results_shutdown_timeout: float = Field(30.0, gt=0, description="Seconds to deliver pending results on exit.")
-    results_model: str | None = Field(None, description="Model of the logged requests (index/topic names).")
-    results_deployment: str | None = Field(None, description="Deployment of the logged requests.")
-    results_namespace: str | None = Field(None, description="Namespace of the logged requests.")
-    results_endpoint: str | None = Field(None, description="Endpoint (predictor) of the logged requests.")
+    results_model: str | None = Field(
+        None, description="Model of the logged requests (index/topic names); else the request's Ce-Modelid."
+    )
+    results_deployment: str | None = Field(
+        None, description="Deployment of the logged requests; else the request's Ce-Inferenceservicename."
+    )
+    results_namespace: str | None = Field(
+        None, description="Namespace of the logged requests; else the request's Ce-Namespace."
+    )
+    results_endpoint: str | None = Field(
+        None, description="Endpoint (predictor) of the logged requests; else the request's Ce-Endpoint."
+    )
 
     @field_validator("results_sink", mode="before")
     @classmethod
@@ -53,20 +62,15 @@ class ResultsSettings(BaseSettings):
         return split_list(v)
 
 
-def add_results_arguments(p: argparse.ArgumentParser) -> None:
-    """``--results-sink`` (repeatable) and the names of the logged requests, shared by serve and consume."""
-    p.add_argument(
-        "--results-sink",
-        action="append",
-        metavar="URI",
-        help="publish results to this sink (repeat): sqlite://, kafka://...?topic=, elasticsearch://, opensearch://, "
-        "cloudevents+http://",
-    )
-    p.add_argument("--results-spool-dir", type=Path, help="spools of failing result sinks")
-    p.add_argument("--results-model", help="model of the logged requests (index/topic names; else Ce-Modelid)")
-    p.add_argument("--results-deployment", help="deployment of the logged requests (else Ce-Inferenceservicename)")
-    p.add_argument("--results-namespace", help="namespace of the logged requests (else Ce-Namespace)")
-    p.add_argument("--results-endpoint", help="endpoint of the logged requests (else Ce-Endpoint)")
+RESULTS_FIELDS = tuple(ResultsSettings.model_fields)
+"""The fields a service's settings get from ``ResultsSettings``: their flags go in the "results" group."""
+
+
+def add_results_arguments(p: argparse.ArgumentParser, settings: type[ResultsSettings]) -> None:
+    """The flags of ``settings``' results fields (``--results-sink URI``, repeatable, the spool and the names
+    of the logged requests) as the "results" argument group; shared by the detector and explainer commands."""
+    group = p.add_argument_group("results", "where results go (delivered like the logger's records)")
+    add_settings_arguments(group, settings, {"results_sink": Flag(metavar="URI")}, only=RESULTS_FIELDS)
 
 
 class ResultPublisher:

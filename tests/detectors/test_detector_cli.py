@@ -14,6 +14,8 @@ import httpx
 import pytest
 
 from inferwatch.cli import main
+from inferwatch.detectors.settings import DetectorSettings
+from tests.cli_help import assert_help_matches_settings, help_entries, help_text
 from tests.servers import free_port
 
 CLI = [sys.executable, "-m", "inferwatch.cli", "detector"]
@@ -68,3 +70,32 @@ def test_help_lists_kinds(capsys: pytest.CaptureFixture[str]) -> None:
         main(["detector", "--help"])
     out = capsys.readouterr().out
     assert "cvm-online" in out and "--trust-artifacts" in out
+
+
+CONSUME_ANSWERS_NOTHING = ("port", "protocol", "event_type", "event_source", "reply_url", "reply_timeout")
+
+
+@pytest.mark.parametrize(
+    ("action", "not_flags"),
+    [("serve", ()), ("consume", (*CONSUME_ANSWERS_NOTHING, "feedback_store"))],
+)
+def test_help_shows_every_setting_as_a_flag_with_its_own_default_and_env_var(
+    action: str, not_flags: tuple[str, ...]
+) -> None:
+    assert_help_matches_settings(["detector", action], DetectorSettings, "INFERWATCH_DETECTOR_", not_flags)
+
+
+def test_the_flags_users_call_stay() -> None:
+    """Users' scripts call these (as of the flags derived from the settings); new ones may come, none may go."""
+    both = {
+        "--detector", "--trust-artifacts", "--host", "--metrics-port", "--batch-size", "--window-seconds",
+        "--state-dir", "--checkpoint-every", "--results-sink", "--results-spool-dir", "--results-model",
+        "--results-deployment", "--results-namespace", "--results-endpoint",
+    }  # fmt: skip
+    serve_only = {"--port", "--model-name", "--protocol", "--event-type", "--event-source", "--reply-url"}
+    assert set(help_entries(["detector", "serve"])) >= both | serve_only | {"--feedback-store"}
+    assert set(help_entries(["detector", "consume"])) >= both | {"--bootstrap", "--topic", "--group"}
+    fit = {"--kind", "--reference", "--feature-names", "--option", "--out", "--no-progress"}
+    assert set(help_entries(["detector", "fit"])) >= fit
+    assert "--feedback-store URI" in help_text(["detector", "serve"])
+    assert "--results-sink URI" in help_text(["detector", "consume"])

@@ -9,6 +9,8 @@ import time
 
 import httpx
 
+from inferwatch.explainers.settings import ExplainerSettings
+from tests.cli_help import assert_help_matches_settings, help_entries
 from tests.explainers.conftest import IRIS_REFERENCE, SETOSA
 from tests.servers import free_port
 
@@ -51,3 +53,17 @@ def test_explainer_process_serves_and_stops_on_sigterm(demo_model: str) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
+
+
+def test_help_shows_every_setting_as_a_flag_with_its_own_default_and_env_var() -> None:
+    assert_help_matches_settings(["explainer"], ExplainerSettings, "INFERWATCH_EXPLAINER_")
+
+
+def test_the_flags_users_call_stay() -> None:
+    """Users' scripts call these (as of the flags derived from the settings); new ones may come, none may go."""
+    assert set(help_entries(["explainer"])) >= {
+        "--kind", "--model-url", "--protocol", "--model-name", "--model-output", "--reference", "--explainer-dir",
+        "--trust-artifacts", "--option", "--host", "--port", "--metrics-port", "--timeout", "--model-timeout",
+        "--retries", "--batch-size", "--max-concurrency", "--results-sink", "--results-spool-dir", "--results-model",
+        "--results-deployment", "--results-namespace", "--results-endpoint",
+    }  # fmt: skip

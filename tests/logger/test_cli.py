@@ -14,7 +14,9 @@ import httpx
 import pytest
 
 from inferwatch.demo.model_server import create_model_app, train_iris
+from inferwatch.logger.settings import LoggerSettings
 from inferwatch.sinks.sqlite import RecordQuery, SQLiteSink
+from tests.cli_help import assert_help_matches_settings, help_entries, help_text
 from tests.servers import free_port, serving
 
 CLI = [sys.executable, "-m", "inferwatch.cli"]
@@ -111,3 +113,19 @@ def test_sigterm_delivers_every_accepted_record(tmp_path: Path, iris_url: str) -
     stored = {r.id for r in store.query(RecordQuery(limit=1000))}
     store.close()
     assert stored == set(ids)
+
+
+def test_help_shows_every_setting_as_a_flag_with_its_own_default_and_env_var() -> None:
+    assert_help_matches_settings(["logger"], LoggerSettings, "INFERWATCH_LOGGER_")
+
+
+def test_the_flags_users_call_stay() -> None:
+    """Users' scripts call these (as of the flags derived from the settings); new ones may come, none may go."""
+    flags = set(help_entries(["logger"]))
+    assert flags >= {
+        "--upstream", "--host", "--port", "--metrics-port", "--sink", "--sample-rate", "--max-payload-bytes",
+        "--redact-path", "--redact-field", "--pairing-ttl", "--queue-size", "--batch-size", "--linger-ms",
+        "--max-retries", "--upstream-timeout", "--durability", "--spool-dir", "--spool-max-bytes", "--protocol",
+        "--model-name", "--deployment", "--namespace", "--endpoint",
+    }  # fmt: skip
+    assert "--durability {async,sync}" in help_text(["logger"])
