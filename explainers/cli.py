@@ -23,7 +23,8 @@ Kinds: anchor_tabular, kernel_shap (fitted on --reference), anchor_text (spacy.b
 sampling), tree_shap (white-box: --option model_file=M.joblib --trust-artifacts), ale, partial_dependence,
 permutation_importance (labels in parameters.y), integrated_gradients (white-box Keras classifier:
 --option model_file=M.keras; .h5 needs --trust-artifacts; needs TensorFlow: pip install
-'inferwatch[explain-tf]' on its own, or the dev install's TF 2.18). anchor_image is not available.
+'inferwatch[explain-tf]' on its own, or the dev install's TF 2.18), anchor_image (images of
+--option image_shape=[H,W,C], slic superpixels, --option segmentation_kwargs={...}).
 Or load a saved explainer: --explainer-dir DIR --trust-artifacts.
 Reference files: .npy, .npz (X, optional y, feature_names) or .csv with a header (--option target=COL).
 

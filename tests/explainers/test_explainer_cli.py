@@ -9,8 +9,9 @@ import time
 
 import httpx
 
+from inferwatch.explainers.kinds import KINDS
 from inferwatch.explainers.settings import ExplainerSettings
-from tests.cli_help import assert_help_matches_settings, help_entries
+from tests.cli_help import assert_help_matches_settings, help_entries, help_text
 from tests.explainers.conftest import IRIS_REFERENCE, SETOSA
 from tests.servers import free_port
 
@@ -67,3 +68,10 @@ def test_the_flags_users_call_stay() -> None:
         "--retries", "--batch-size", "--max-concurrency", "--results-sink", "--results-spool-dir", "--results-model",
         "--results-deployment", "--results-namespace", "--results-endpoint",
     }  # fmt: skip
+
+
+def test_help_names_every_kind_and_calls_none_unavailable() -> None:
+    text = help_text(["explainer"])
+    kinds_part = text[text.index("Kinds:") : text.index("Endpoints:")]
+    assert [k for k in KINDS if k not in kinds_part] == []
+    assert "not available" not in text
