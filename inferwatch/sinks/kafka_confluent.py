@@ -10,6 +10,10 @@ one piece of code for both clients.
 librdkafka connects in the background; to fail like kafka-python on a dead broker, the constructor waits for
 one metadata answer (``list_topics``) within ``bootstrap_timeout_ms`` and raises ``KafkaConnectionError``
 otherwise. Needs ``pip install 'inferwatch[kafka-fast]'``.
+
+The ``kafka://`` URI options are the same for both clients, declared once in
+``inferwatch.sinks.kafka_options.KafkaOptions``; only the mapping of kafka-python's setting names to librdkafka's
+(``_NAMES``) lives here.
 """
 
 from __future__ import annotations
