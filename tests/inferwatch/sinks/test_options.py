@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from inferwatch.errors import ConfigError
+from inferwatch.logger.cli import DESCRIPTION
 from inferwatch.sinks import OPTION_TABLES, options_help
 from inferwatch.sinks.base import SinkURI
 from inferwatch.sinks.kafka import KafkaSinkConfig
@@ -123,6 +124,10 @@ def test_every_option_of_every_sink_is_in_the_help_with_its_default(table: type[
         elif isinstance(default, float):
             default = f"{default:g}"
         assert (f"default {default})" in line) == (option.default is not None), line
+
+
+def test_the_logger_help_lists_the_generated_sink_options() -> None:
+    assert options_help() in DESCRIPTION
 
 
 @pytest.mark.parametrize(
