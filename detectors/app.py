@@ -28,7 +28,7 @@ from inferwatch.detectors.feedback import (
 )
 from inferwatch.detectors.results import DetectorResults, Origin, origin_from_event, origin_from_headers
 from inferwatch.detectors.settings import DetectorSettings
-from inferwatch.errors import BadRequest, CodecError, InferwatchError
+from inferwatch.errors import BadRequest, CodecError, InferwatchError, ModelNotFound
 from inferwatch.protocols import Payload, decode_body, get_codec, headers
 from inferwatch.protocols.cloudevents import CloudEvent, EventType, parse_http, to_binary_http
 from inferwatch.protocols.v2_binary import HEADER_LENGTH, header_length
@@ -170,9 +170,7 @@ def create_app(settings: DetectorSettings, core: DetectorCore, results: Detector
     @app.post("/v2/models/{name}/infer")
     async def v2_infer(name: str, request: Request) -> Response:
         if name != settings.model_name:
-            raise InferwatchError(
-                f"model {name!r} not found; this server serves {settings.model_name!r}", status_code=404
-            )
+            raise ModelNotFound(name, settings.model_name)
         raw = await request.body()
         _, _, payload = await decode(request, raw, "request", "v2", request.url.path)
         result = await run_detector(core, payload, results, origin_from_headers(request.headers, payload.id, "v2"))
