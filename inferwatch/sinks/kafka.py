@@ -34,15 +34,15 @@ import socket
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from kafka import KafkaProducer, codec
+from kafka import codec
 from kafka.errors import KafkaError, KafkaTimeoutError
 
 from inferwatch.errors import ConfigError, SinkError
 from inferwatch.protocols import headers as h
 from inferwatch.results import KAFKA_KIND, KAFKA_RESULT_TYPE, Record, ResultRecord
-from inferwatch.sinks.base import SinkHealth, SinkURI
+from inferwatch.sinks.base import Sink, SinkHealth, SinkURI
 from inferwatch.sinks.kafka_options import (
     ACKS,
     COMPRESSIONS,
@@ -169,6 +169,35 @@ def message_key(record: Record) -> str:
     return record.key if isinstance(record, ResultRecord) else record.id
 
 
+class Delivery(Protocol):
+    """What ``Producer.send`` returns: kafka-python's ``FutureRecordMetadata`` or ``DeliveryFuture`` (confluent)."""
+
+    @property
+    def exception(self) -> BaseException | None:
+        """Why the message was not delivered (``None`` while pending or once delivered)."""
+        ...
+
+    def succeeded(self) -> bool:
+        """Whether the broker acknowledged the message."""
+        ...
+
+
+class Producer(Protocol):
+    """The calls ``KafkaSink`` makes on a producer: kafka-python's ``KafkaProducer`` or ``ConfluentProducer``."""
+
+    def send(self, topic: str, *, key: bytes, value: bytes, headers: Sequence[tuple[str, bytes]]) -> Delivery:
+        """Queue one message."""
+        ...
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait for every delivery report; ``KafkaTimeoutError`` if some are still pending after ``timeout``."""
+        ...
+
+    def close(self, timeout: float | None = None) -> None:
+        """Deliver what is queued (up to ``timeout`` seconds), then release the connections."""
+        ...
+
+
 class KafkaSink:
     """Writes each batch with ``send`` per record, one ``flush()``, and a check of every future."""
 
@@ -176,14 +205,14 @@ class KafkaSink:
         self,
         config: KafkaSinkConfig,
         name: str = "kafka",
-        producer_factory: Callable[..., KafkaProducer] | None = None,
+        producer_factory: Callable[..., Producer] | None = None,
     ) -> None:
         self.name = name
         self.config = config
         self._producer_factory = producer_factory or load_producer(config.client)
         self.topics: NameTemplate = kafka_topic_template(config.topic)
         self.results_topics: NameTemplate = kafka_topic_template(config.results_topic)
-        self._producer: KafkaProducer | None = None
+        self._producer: Producer | None = None
         self._lock = threading.Lock()
         self._acked: set[tuple[str, str]] = set()
         """(topic, id) acknowledged during a write that failed as a whole; skipped when it is retried."""
@@ -198,7 +227,7 @@ class KafkaSink:
 
     def write(self, records: Sequence[Record]) -> None:
         producer = self._connect()
-        sent: list[tuple[tuple[str, str], Any]] = []
+        sent: list[tuple[tuple[str, str], Delivery]] = []
         failed: list[tuple[str, BaseException]] = []
         for r in records:
             key = (self.topic_for(r), r.id)
@@ -232,7 +261,7 @@ class KafkaSink:
         self._acked.clear()
         self._last_error = None
 
-    def _connect(self) -> KafkaProducer:
+    def _connect(self) -> Producer:
         with self._lock:
             if self._producer is None:
                 try:
@@ -244,7 +273,7 @@ class KafkaSink:
                     raise SinkError(f"{self.name}: invalid producer settings: {e}", retriable=False) from e
             return self._producer
 
-    def _discard(self, producer: KafkaProducer) -> None:
+    def _discard(self, producer: Producer) -> None:
         """Drop a producer that could not deliver within the timeout; the next write builds a new one.
 
         Seen with kafka-python 3 against a restarted broker: the old producer reconnects but its pending
@@ -314,13 +343,19 @@ def _retriable(e: BaseException) -> bool:
     return bool(getattr(e, "retriable", False)) or isinstance(e, KafkaTimeoutError)
 
 
+if TYPE_CHECKING:  # mypy fails here if KafkaSink drifts from the Sink protocol
+    _: type[Sink] = KafkaSink
+
+
 __all__ = [
     "COMPRESSIONS",
     "DEFAULT_RESULTS_TOPIC",
     "DEFAULT_TOPIC",
     "PRODUCERS",
+    "Delivery",
     "KafkaSink",
     "KafkaSinkConfig",
+    "Producer",
     "message_headers",
     "message_key",
     "message_value",

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from confluent_kafka import KafkaError as RdKafkaError
 from confluent_kafka import KafkaException, Message, Producer
@@ -140,11 +141,12 @@ class ConfluentProducer:
             raise KafkaConnectionError(f"no metadata within {bootstrap_timeout:g}s: {e}") from e
 
     def send(
-        self, topic: str, *, key: bytes, value: bytes, headers: list[tuple[str, str | bytes | None]]
+        self, topic: str, *, key: bytes, value: bytes, headers: Sequence[tuple[str, str | bytes | None]]
     ) -> DeliveryFuture:
         """Queue one message; a full local queue is waited on for up to ``max_block_ms``."""
         future = DeliveryFuture()
         deadline = None
+        headers = headers if isinstance(headers, list) else list(headers)  # what librdkafka takes
         while True:
             try:
                 self._producer.produce(topic, value=value, key=key, headers=headers, on_delivery=future.on_delivery)
@@ -172,6 +174,12 @@ class ConfluentProducer:
     def _drop(self) -> None:
         self._producer.purge(in_queue=True, in_flight=True, blocking=False)
         self._producer.poll(0)  # fire the purge reports so pending futures fail now
+
+
+if TYPE_CHECKING:  # mypy fails here if ConfluentProducer drifts from what KafkaSink calls
+    from inferwatch.sinks.kafka import Producer as SinkProducer
+
+    _: type[SinkProducer] = ConfluentProducer
 
 
 __all__ = ["ConfluentDeliveryError", "ConfluentProducer", "DeliveryFuture", "as_kafka_error", "librdkafka_config"]

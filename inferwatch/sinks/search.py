@@ -31,13 +31,13 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from inferwatch.errors import ConfigError, SinkError
 from inferwatch.results import Record, ResultRecord
-from inferwatch.sinks.base import SinkHealth, SinkURI
+from inferwatch.sinks.base import Sink, SinkHealth, SinkURI
 from inferwatch.sinks.naming import NameTemplate, clean_index, index_template
 from inferwatch.sinks.options import parse_hosts
 from inferwatch.sinks.search_docs import (
@@ -424,3 +424,7 @@ def _reason(item: dict[str, Any]) -> str:
     if isinstance(err, dict):
         return f"{item.get('status')} {err.get('type')}: {err.get('reason')}"
     return f"{item.get('status')} {err}"
+
+
+if TYPE_CHECKING:  # mypy fails here if SearchSink drifts from the Sink protocol
+    _: type[Sink] = SearchSink
