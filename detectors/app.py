@@ -28,10 +28,11 @@ from inferwatch.detectors.feedback import (
 from inferwatch.detectors.results import DetectorResults, Origin, origin_from_event, origin_from_headers
 from inferwatch.detectors.settings import DetectorSettings
 from inferwatch.errors import BadRequest, CodecError, InferwatchError, ModelNotFound
-from inferwatch.protocols import V2, Payload, Tensor, decode_body, get_codec, headers
+from inferwatch.protocols import SELDON, V2, Payload, Tensor, decode_body, get_codec, headers
 from inferwatch.protocols.base import RESPONSE
 from inferwatch.protocols.cloudevents import CloudEvent, EventType, parse_http, to_binary_http
 from inferwatch.protocols.datatypes import datatype_for
+from inferwatch.protocols.seldon import json_message
 from inferwatch.protocols.v2 import TensorMetadata, array_tensor
 from inferwatch.protocols.v2_binary import HEADER_LENGTH, header_length
 from inferwatch.web import create_admin_app, install_error_handler
@@ -86,7 +87,7 @@ def create_app(settings: DetectorSettings, core: DetectorCore, results: Detector
     )
     app = FastAPI(title="inferwatch detector", lifespan=lambda _: _lifespan(core, feedback))
     install_error_handler(app)
-    v2_codec = get_codec(V2)
+    seldon_codec, v2_codec = get_codec(SELDON), get_codec(V2)
     kind_tag = core.detector_type
     event_type = settings.event_type or (
         EventType.SELDON_OUTLIER.value if kind_tag == "outlier" else EventType.SELDON_DRIFT.value
@@ -98,7 +99,7 @@ def create_app(settings: DetectorSettings, core: DetectorCore, results: Detector
             request, raw, "request", request.query_params.get("protocol") or settings.protocol, request.url.path
         )
         origin = origin_from_headers(request.headers, payload.id, proto)
-        return _json({"jsonData": await run_detector(core, payload, results, origin), "meta": {}})
+        return _json(seldon_codec.encode_response(json_message(await run_detector(core, payload, results, origin))))
 
     for path in ("/predict", "/api/v1.0/predictions"):
         app.add_api_route(path, predict, methods=["POST"], summary="Detector result as a Seldon jsonData message")
@@ -127,7 +128,7 @@ def create_app(settings: DetectorSettings, core: DetectorCore, results: Detector
     async def send_feedback(request: Request) -> Response:
         raw, origin = await request.body(), origin_from_headers(request.headers)
         summary = await run_in_threadpool(feedback.handle, raw, origin, request.headers.get("content-type"))
-        return _json({"jsonData": summary, "meta": {}})
+        return _json(seldon_codec.encode_response(json_message(summary)))
 
     @app.get("/health/ping")
     async def ping() -> Response:
