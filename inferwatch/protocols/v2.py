@@ -174,6 +174,7 @@ class TensorMetadata:
     shape: list[int]
 
     def to_json(self) -> dict[str, Any]:
+        """``{"name", "datatype", "shape"}`` as the V2 metadata endpoint writes it."""
         return {"name": self.name, "datatype": self.datatype, "shape": list(self.shape)}
 
 
