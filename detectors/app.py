@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import numpy as np
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
@@ -28,14 +27,17 @@ from inferwatch.detectors.feedback import (
 )
 from inferwatch.detectors.results import DetectorResults, Origin, origin_from_event, origin_from_headers
 from inferwatch.detectors.settings import DetectorSettings
-from inferwatch.errors import BadRequest, CodecError, InferwatchError
-from inferwatch.protocols import Payload, decode_body, get_codec, headers
+from inferwatch.errors import BadRequest, CodecError, InferwatchError, ModelNotFound
+from inferwatch.protocols import SELDON, V2, Payload, Tensor, decode_body, get_codec, headers
+from inferwatch.protocols.base import RESPONSE
 from inferwatch.protocols.cloudevents import CloudEvent, EventType, parse_http, to_binary_http
+from inferwatch.protocols.datatypes import datatype_for
+from inferwatch.protocols.seldon import json_message
+from inferwatch.protocols.v2 import TensorMetadata, array_tensor
 from inferwatch.protocols.v2_binary import HEADER_LENGTH, header_length
 from inferwatch.web import create_admin_app, install_error_handler
 
 log = logging.getLogger("inferwatch.detectors.app")
-_V2_TYPES = {"b": "BOOL", "i": "INT64", "u": "UINT64", "f": "FP64"}
 
 
 async def decode(request: Request, raw: bytes, kind: str, protocol: str | None, path: str) -> tuple[str, Any, Payload]:
@@ -71,19 +73,10 @@ def _json(body: Any) -> Response:
     return Response(orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json")
 
 
-def v2_outputs(result: dict[str, Any]) -> list[dict[str, Any]]:
-    """One V2 output tensor per key of the result's ``data`` (``None`` values left out)."""
-    outputs = []
-    for name, value in result.get("data", {}).items():
-        if value is None:
-            continue
-        arr = np.asarray(value)
-        if arr.dtype.kind in _V2_TYPES:
-            datatype, data = _V2_TYPES[arr.dtype.kind], arr.ravel().tolist()
-        else:
-            datatype, data = "BYTES", [str(v) for v in arr.ravel().tolist()]
-        outputs.append({"name": name, "datatype": datatype, "shape": list(arr.shape) or [1], "data": data})
-    return outputs
+def v2_outputs(result: dict[str, Any]) -> list[Tensor]:
+    """One V2 output tensor per key of the result's ``data`` (``None`` values left out), each of the widest
+    datatype of its kind (``inferwatch.protocols.v2.array_tensor``)."""
+    return [array_tensor(name, value) for name, value in result.get("data", {}).items() if value is not None]
 
 
 def create_app(settings: DetectorSettings, core: DetectorCore, results: DetectorResults | None = None) -> FastAPI:
@@ -94,6 +87,7 @@ def create_app(settings: DetectorSettings, core: DetectorCore, results: Detector
     )
     app = FastAPI(title="inferwatch detector", lifespan=lambda _: _lifespan(core, feedback))
     install_error_handler(app)
+    seldon_codec, v2_codec = get_codec(SELDON), get_codec(V2)
     kind_tag = core.detector_type
     event_type = settings.event_type or (
         EventType.SELDON_OUTLIER.value if kind_tag == "outlier" else EventType.SELDON_DRIFT.value
@@ -105,7 +99,7 @@ def create_app(settings: DetectorSettings, core: DetectorCore, results: Detector
             request, raw, "request", request.query_params.get("protocol") or settings.protocol, request.url.path
         )
         origin = origin_from_headers(request.headers, payload.id, proto)
-        return _json({"jsonData": await run_detector(core, payload, results, origin), "meta": {}})
+        return _json(seldon_codec.encode_response(json_message(await run_detector(core, payload, results, origin))))
 
     for path in ("/predict", "/api/v1.0/predictions"):
         app.add_api_route(path, predict, methods=["POST"], summary="Detector result as a Seldon jsonData message")
@@ -134,7 +128,7 @@ def create_app(settings: DetectorSettings, core: DetectorCore, results: Detector
     async def send_feedback(request: Request) -> Response:
         raw, origin = await request.body(), origin_from_headers(request.headers)
         summary = await run_in_threadpool(feedback.handle, raw, origin, request.headers.get("content-type"))
-        return _json({"jsonData": summary, "meta": {}})
+        return _json(seldon_codec.encode_response(json_message(summary)))
 
     @app.get("/health/ping")
     async def ping() -> Response:
@@ -144,10 +138,7 @@ def create_app(settings: DetectorSettings, core: DetectorCore, results: Detector
     async def status() -> dict[str, object]:
         return {"status": "ok", **core.health()}
 
-    dtype = core.loaded.dtype
-    datatype = _V2_TYPES.get(getattr(dtype, "kind", "f"), "FP64")
-    if datatype != "BOOL" and dtype is not None:
-        datatype = f"{datatype[:-2]}{8 * dtype.itemsize}"  # FP32, INT64...
+    datatype = datatype_for(core.loaded.dtype)  # the reference's: FP32, INT64...
 
     @app.get("/metadata")
     async def metadata() -> dict[str, Any]:
@@ -156,7 +147,7 @@ def create_app(settings: DetectorSettings, core: DetectorCore, results: Detector
             "versions": [str(core.loaded.meta.get("version", ""))],
             "platform": "alibi-detect",
             "detector": core.loaded.meta,
-            "inputs": [{"name": n, "datatype": datatype, "shape": [-1]} for n in core.names],
+            "inputs": [TensorMetadata(n, datatype, [-1]).to_json() for n in core.names],
         }
 
     @app.get("/v2/health/live")
@@ -170,19 +161,15 @@ def create_app(settings: DetectorSettings, core: DetectorCore, results: Detector
     @app.post("/v2/models/{name}/infer")
     async def v2_infer(name: str, request: Request) -> Response:
         if name != settings.model_name:
-            raise InferwatchError(
-                f"model {name!r} not found; this server serves {settings.model_name!r}", status_code=404
-            )
+            raise ModelNotFound(name, settings.model_name)
         raw = await request.body()
         _, _, payload = await decode(request, raw, "request", "v2", request.url.path)
         result = await run_detector(core, payload, results, origin_from_headers(request.headers, payload.id, "v2"))
-        body = {
-            "model_name": name,
-            "id": payload.id,
-            "parameters": {"meta": result.get("meta", {})},
-            "outputs": v2_outputs(result),
-        }
-        return _json(body)
+        meta = {"meta": result.get("meta", {})}
+        response = Payload(V2, RESPONSE, v2_outputs(result), parameters=meta, id=payload.id, model_name=name)
+        if payload.id is None:
+            response.extra["nulls"] = ["id"]  # a request without an id has always been answered "id": null
+        return _json(v2_codec.encode_response(response))
 
     @app.post("/")
     async def cloudevent(request: Request) -> Response:

@@ -27,7 +27,7 @@ from prometheus_client import CollectorRegistry
 
 from inferwatch import ids
 from inferwatch.detectors.metrics import FeedbackMetrics
-from inferwatch.errors import BadRequest, CodecError, ConfigError, InferwatchError, NotFound, UnprocessableEntity
+from inferwatch.errors import BadRequest, CodecError, ConfigError, NotFound, NotReady, UnprocessableEntity
 from inferwatch.protocols import SELDON, Tensor, decode_body
 from inferwatch.protocols.base import REQUEST, RESPONSE
 from inferwatch.protocols.cloudevents import EventType
@@ -270,7 +270,7 @@ class SearchFeedbackStore:
         try:
             hits = self.sink.client.search(index=self.sink.index_pattern, body=body)["hits"]["hits"]
         except self.sink.engine.errors() as e:
-            raise InferwatchError(f"{self.description}: search failed: {e}", status_code=503, retriable=True) from e
+            raise NotReady(f"{self.description}: search failed: {e}") from e
         docs = [h["_source"] for h in hits if isinstance(h.get("_source"), dict)]
         if not docs:
             return None

@@ -27,6 +27,8 @@ from numpy.typing import NDArray
 
 from inferwatch.errors import CodecError, InferwatchError, UpstreamError, UpstreamTimeout
 from inferwatch.protocols import KSERVE_V1, SELDON, V2, Payload, Tensor, get_codec
+from inferwatch.protocols.datatypes import BYTES, widest_datatype
+from inferwatch.protocols.v2 import TensorMetadata, array_tensor, metadata_tensors, request_payload
 
 log = logging.getLogger("inferwatch.explainers.client")
 
@@ -51,13 +53,6 @@ class ClientConfig:
     max_concurrency: int = 4
 
 
-@dataclass(frozen=True)
-class V2Input:
-    name: str
-    datatype: str
-    shape: list[int]
-
-
 _PATHS = {
     SELDON: "/api/v1.0/predictions",
     KSERVE_V1: "/v1/models/{name}:predict",
@@ -66,18 +61,14 @@ _PATHS = {
 
 
 def _datatype(x: NDArray[Any]) -> str:
-    if x.dtype.kind in "OUS":
-        return "BYTES"
-    if x.dtype.kind == "b":
-        return "BOOL"
-    return "INT64" if x.dtype.kind in "iu" else "FP64"
+    """The codec's widest datatype of ``x``'s kind, except unsigned integers: INT64, what this client has always sent
+    (a model that declares its inputs gets its declared datatype instead)."""
+    return "INT64" if x.dtype.kind == "u" else widest_datatype(x)
 
 
 def _tensor(name: str, x: NDArray[Any], datatype: str | None = None) -> Tensor:
-    dt = datatype or _datatype(x)
-    if dt == "BYTES":
-        return Tensor(name, dt, list(x.shape), [str(v) for v in x.reshape(-1)])
-    return Tensor(name, dt, list(x.shape), x)
+    """``x`` as ``datatype`` (the model's declared one; default ``_datatype``), numbers written as they are."""
+    return array_tensor(name, x, datatype or _datatype(x))
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
@@ -97,7 +88,7 @@ class ModelClient:
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._gate: asyncio.Semaphore | None = None
-        self._v2_inputs: list[V2Input] | None = None
+        self._v2_inputs: list[TensorMetadata] | None = None
         self.calls = 0
 
     async def start(self) -> None:
@@ -213,23 +204,21 @@ class ModelClient:
         if protocol == KSERVE_V1:
             return Payload(protocol, "request", [_tensor("instances", x)])
         inputs = await self.v2_inputs()
-        payload = Payload(protocol, "request", self._v2_tensors(x, inputs))
-        if self.config.model_output:
-            payload.extra["outputs"] = [{"name": self.config.model_output}]
-        return payload
+        output = self.config.model_output
+        return request_payload(self._v2_tensors(x, inputs), outputs=[output] if output else [])
 
     @staticmethod
-    def _v2_tensors(x: NDArray[Any], inputs: list[V2Input]) -> list[Tensor]:
+    def _v2_tensors(x: NDArray[Any], inputs: list[TensorMetadata]) -> list[Tensor]:
         if len(inputs) <= 1:
             name = inputs[0].name if inputs else "input-0"
-            datatype = inputs[0].datatype if inputs and _datatype(x) != "BYTES" else None
+            datatype = inputs[0].datatype if inputs and _datatype(x) != BYTES else None
             return [_tensor(name, x, datatype)]
         cols = x.reshape(x.shape[0], -1)
         if cols.shape[1] != len(inputs):
             raise CodecError(f"model takes {len(inputs)} inputs, instances have {cols.shape[1]} features")
         return [_tensor(i.name, cols[:, [j]], i.datatype) for j, i in enumerate(inputs)]
 
-    async def v2_inputs(self) -> list[V2Input]:
+    async def v2_inputs(self) -> list[TensorMetadata]:
         """The model's inputs from ``GET /v2/models/NAME`` (read once)."""
         if self._v2_inputs is None:
             session, _ = self._started()
@@ -241,11 +230,12 @@ class ModelClient:
                         raise UpstreamError(f"model metadata at {meta_url}: {resp.status} {self._error_message(raw)}")
             except aiohttp.ClientError as e:
                 raise UpstreamError(f"model at {meta_url} is unreachable: {e}", details={"url": meta_url}) from e
-            meta = orjson.loads(raw)
-            self._v2_inputs = [
-                V2Input(str(i["name"]), str(i.get("datatype", "FP64")), list(i.get("shape", [])))
-                for i in meta.get("inputs") or []
-            ]
+            try:
+                self._v2_inputs = metadata_tensors(orjson.loads(raw))
+            except (orjson.JSONDecodeError, CodecError) as e:
+                raise UpstreamError(
+                    f"model metadata at {meta_url} is unreadable: {e}", details={"url": meta_url}
+                ) from e
         return self._v2_inputs
 
     def _outputs(self, raw: bytes) -> NDArray[Any]:

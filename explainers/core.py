@@ -21,7 +21,7 @@ import numpy as np
 import orjson
 from numpy.typing import NDArray
 
-from inferwatch.errors import ConfigError, InferwatchError, UnprocessableEntity, UpstreamTimeout
+from inferwatch.errors import ConfigError, InferwatchError, NotReady, UnprocessableEntity, UpstreamTimeout
 from inferwatch.explainers import kinds
 from inferwatch.explainers.client import ClientConfig, ModelClient
 from inferwatch.explainers.metrics import ExplainerMetrics
@@ -195,7 +195,7 @@ class ExplainerCore:
     async def explain(self, data: Any, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """``Explanation.to_json()`` (parsed) for every instance (local kinds) or for the batch (global)."""
         if not self.ready:
-            raise InferwatchError("explainer is not ready yet", status_code=503)
+            raise NotReady("explainer is not ready yet")
         started = time.monotonic()
         try:
             X = self.instances(data)

@@ -47,7 +47,25 @@ class BadRequest(InferwatchError):
 
 
 class NotFound(InferwatchError):
+    """What the caller asked for does not exist here (a model, a request id...)."""
+
     status_code = 404
+
+
+class ModelNotFound(NotFound):
+    """A request names a model this server does not serve; the message names both."""
+
+    def __init__(self, name: str, served: str) -> None:
+        super().__init__(f"model {name!r} not found; this server serves {served!r}")
+        self.name = name
+        self.served = served
+
+
+class NotReady(InferwatchError):
+    """The service cannot answer yet, or a store it needs is unavailable: trying again later may help."""
+
+    status_code = 503
+    retriable = True
 
 
 class PayloadTooLarge(InferwatchError):

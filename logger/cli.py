@@ -11,9 +11,11 @@ from inferwatch.logger.service import LoggerService
 from inferwatch.logger.settings import LoggerSettings
 from inferwatch.serve import run as serve
 from inferwatch.settings import from_cli
+from inferwatch.sinks import options_help
 
 HELP = "record every prediction: reverse proxy in front of a model, or CloudEvents receiver"
-DESCRIPTION = """\
+DESCRIPTION = (
+    """\
 Records every prediction of a model, request and response paired, without slowing it down.
 
 Two modes:
@@ -28,11 +30,9 @@ Two modes:
 
 Sinks (repeat --sink; default: the embedded SQLite store in $INFERWATCH_HOME/inferwatch.db):
   sqlite:///path/to/file.db
-  kafka://HOST:PORT[,HOST:PORT]?topic=inferwatch.records.{namespace}.{deployment}
-        (&compression=gzip|zstd|lz4|none &acks=all &security_protocol= &sasl_mechanism= &sasl_username=
-         &sasl_password= &ssl_cafile= &ssl_certfile= &ssl_keyfile=)
-  elasticsearch://HOST:PORT?index=inference-log-{engine}-{namespace}-{deployment}-{endpoint}
-  opensearch://HOST:PORT    (same options: scheme=https, username, password, api_key, ca_certs, ...)
+"""
+    + options_help()
+    + """\
   A sink that is down or slow spills to its spool (--spool-dir) and is replayed in order later.
 
 Durability (--durability; a full spool drops records, counted in inferwatch_records_dropped_total
@@ -53,6 +53,7 @@ Requests with 'Seldon-Skip-Logging: true' are forwarded but not logged. Metrics 
 on --metrics-port (/metrics, /health/live, /health/ready). Every flag has an environment variable
 INFERWATCH_LOGGER_<FLAG> (e.g. INFERWATCH_LOGGER_UPSTREAM); flags win.
 """
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

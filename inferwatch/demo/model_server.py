@@ -25,6 +25,7 @@ from inferwatch.errors import CodecError, UnprocessableEntity
 from inferwatch.protocols import get_codec
 from inferwatch.protocols.base import Codec
 from inferwatch.protocols.payload import Payload, Tensor
+from inferwatch.protocols.v2 import TensorMetadata
 
 FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 
@@ -136,8 +137,8 @@ def create_model_app(model: IrisModel) -> Starlette:
             {
                 "name": model.name,
                 "platform": "sklearn",
-                "inputs": [{"name": "predict", "datatype": "FP32", "shape": [-1, len(FEATURES)]}],
-                "outputs": [{"name": "predict_proba", "datatype": "FP64", "shape": [-1, len(model.classes)]}],
+                "inputs": [TensorMetadata("predict", "FP32", [-1, len(FEATURES)]).to_json()],
+                "outputs": [TensorMetadata("predict_proba", "FP64", [-1, len(model.classes)]).to_json()],
             }
         )
 

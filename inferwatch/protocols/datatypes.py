@@ -34,6 +34,8 @@ V2_TO_NUMPY: dict[str, np.dtype[Any]] = {
 }
 NUMPY_TO_V2: dict[np.dtype[Any], str] = {dtype: name for name, dtype in V2_TO_NUMPY.items()}
 DATATYPES: tuple[str, ...] = (*V2_TO_NUMPY, BYTES)
+#: numpy kind -> the widest V2 datatype of that kind (the label of values whose exact width does not matter)
+WIDEST_BY_KIND: dict[str, str] = {"b": "BOOL", "i": "INT64", "u": "UINT64", "f": "FP64"}
 _OBJECT_KINDS = frozenset("OUS")
 _NUMERIC_KINDS = frozenset("biuf")
 
@@ -46,6 +48,23 @@ def datatype_of(array: np.ndarray[Any, Any]) -> str:
     if array.dtype.kind in _OBJECT_KINDS:
         return BYTES
     raise CodecError(f"numpy dtype {array.dtype} has no V2 datatype; known: {', '.join(DATATYPES)}")
+
+
+def datatype_for(dtype: Any, default: str = "FP64") -> str:
+    """The V2 datatype of a numpy dtype or scalar type (``np.float32``...); ``default`` for ``None`` or a dtype
+    the table has no name for."""
+    if dtype is None:
+        return default
+    try:
+        return NUMPY_TO_V2.get(np.dtype(dtype), default)
+    except TypeError:
+        return default
+
+
+def widest_datatype(array: np.ndarray[Any, Any]) -> str:
+    """The widest V2 datatype of the array's kind (``WIDEST_BY_KIND``: BOOL, INT64, UINT64, FP64); ``BYTES`` for
+    every other kind (strings, objects, dates...)."""
+    return WIDEST_BY_KIND.get(array.dtype.kind, BYTES)
 
 
 def numeric_array(values: Any, datatype: str) -> np.ndarray[Any, Any]:

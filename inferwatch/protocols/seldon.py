@@ -182,6 +182,13 @@ def _body_tensor(kind: str, value: Any) -> Tensor:
     return Tensor(kind, BYTES, [1], [value], params)
 
 
+def json_message(value: Any, kind: str = RESPONSE, meta: dict[str, Any] | None = None) -> Payload:
+    """A SeldonMessage carrying ``jsonData`` (how a Seldon graph component answers with any JSON, e.g. a detector's
+    result); ``meta`` is always written, ``{}`` when empty, as Seldon's Python wrapper does."""
+    tensor = Tensor("jsonData", BYTES, [1], [value], {"content_type": _CONTENT_TYPES["jsonData"]})
+    return Payload(SeldonCodec.name, kind, [tensor], parameters=dict(meta or {}), extra={"meta": True})
+
+
 def _decode_feedback(doc: dict[str, Any], kind: str) -> Payload:
     payload = Payload(protocol=SeldonCodec.name, kind=kind, tensors=[])
     parts: dict[str, Any] = {}

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -20,12 +22,14 @@ from inferwatch.protocols.base import REQUEST, RESPONSE
 from inferwatch.protocols.datatypes import (
     BYTES,
     DATATYPES,
+    V2_TO_NUMPY,
     check_shape,
     nest,
     numeric_array,
     object_shape,
     size_of,
     to_lists,
+    widest_datatype,
 )
 from inferwatch.protocols.payload import Payload, Tensor
 
@@ -131,6 +135,61 @@ class V2Codec:
             body["id"] = payload.id
         if payload.parameters or payload.extra.get("empty_parameters"):
             body["parameters"] = payload.parameters
+
+
+# --- building V2 messages from values ------------------------------------------------------------------
+
+
+def array_tensor(name: str, values: Any, datatype: str | None = None) -> Tensor:
+    """A V2 tensor of any array-like ``values``, shaped like them (``[1]`` for a scalar).
+
+    Without ``datatype`` it is the widest of the values' kind (``widest_datatype``: BOOL, INT64, UINT64, FP64,
+    else BYTES) and numbers are widened to it, exactly (float32 -> float64...). With one (what a model's metadata
+    declares), numbers are written as they are and the receiver converts them. BYTES elements are their ``str``.
+    """
+    arr = np.asarray(values)
+    shape = list(arr.shape) or [1]
+    dt = datatype or widest_datatype(arr)
+    if dt == BYTES:
+        return Tensor(name, BYTES, shape, [str(v) for v in arr.reshape(-1)])
+    data = arr.reshape(shape)
+    return Tensor(name, dt, shape, data if datatype else data.astype(V2_TO_NUMPY[dt], copy=False))
+
+
+def request_payload(inputs: list[Tensor], *, outputs: Sequence[str] = (), id: str | None = None) -> Payload:
+    """A V2 request of ``inputs``; ``outputs`` names the outputs wanted (the request's ``outputs``, left out when
+    empty: the model answers all of them)."""
+    payload = Payload(V2Codec.name, REQUEST, inputs, id=id)
+    if outputs:
+        payload.extra["outputs"] = [{"name": n} for n in outputs]
+    return payload
+
+
+@dataclass(frozen=True)
+class TensorMetadata:
+    """One of the ``inputs``/``outputs`` of V2 model metadata (``GET /v2/models/NAME``): name, datatype, shape."""
+
+    name: str
+    datatype: str
+    shape: list[int]
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"name", "datatype", "shape"}`` as the V2 metadata endpoint writes it."""
+        return {"name": self.name, "datatype": self.datatype, "shape": list(self.shape)}
+
+
+def metadata_tensors(doc: Any, key: str = "inputs") -> list[TensorMetadata]:
+    """The ``inputs`` (or ``outputs``) of a V2 model metadata body, read leniently as model servers write them: a
+    missing list is empty, a missing datatype FP64, a missing shape ``[]``; ``CodecError`` if it is not metadata."""
+    if not isinstance(doc, dict):
+        raise CodecError(f"V2 model metadata must be a JSON object, got {type(doc).__name__}")
+    items = doc.get(key) or []
+    if not isinstance(items, list) or not all(isinstance(i, dict) and "name" in i for i in items):
+        raise CodecError(f"V2 model metadata '{key}' must be a list of objects with a name")
+    return [TensorMetadata(str(i["name"]), str(i.get("datatype", "FP64")), list(i.get("shape", []))) for i in items]
+
+
+# --- decoding helpers ----------------------------------------------------------------------------------
 
 
 def _object(body: Any) -> dict[str, Any]:

@@ -22,6 +22,7 @@ import http.client
 import logging
 import threading
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import orjson
@@ -30,7 +31,7 @@ from inferwatch.errors import ConfigError, SinkError
 from inferwatch.protocols.cloudevents import CloudEvent, EventType, to_binary_http
 from inferwatch.records import InferenceRecord, PayloadRecord
 from inferwatch.results import EVENT_TYPES, Record, ResultRecord
-from inferwatch.sinks.base import SinkHealth, SinkURI
+from inferwatch.sinks.base import Sink, SinkHealth, SinkURI
 
 log = logging.getLogger(__name__)
 
@@ -160,3 +161,7 @@ def _result_event(r: ResultRecord) -> CloudEvent:
         extensions={k: v for k, v in ext.items() if v},
         data=orjson.dumps(r.body, option=orjson.OPT_SERIALIZE_NUMPY),
     )
+
+
+if TYPE_CHECKING:  # mypy fails here if CloudEventsSink drifts from the Sink protocol
+    _: type[Sink] = CloudEventsSink

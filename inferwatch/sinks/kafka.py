@@ -1,12 +1,7 @@
 """Kafka sink (kafka-python or confluent-kafka): one JSON message per record keyed by request id, Seldon headers.
 
-URI::
-
-    kafka://HOST:PORT[,HOST:PORT...]?topic=inferwatch.records.{namespace}.{deployment}
-        &compression=gzip&acks=all&linger_ms=20&batch_size=262144&client_id=inferwatch-logger
-        &security_protocol=SASL_SSL&sasl_mechanism=SCRAM-SHA-512&sasl_username=..&sasl_password=..
-        &ssl_cafile=..&ssl_certfile=..&ssl_keyfile=..&timeout=30&max_request_size=1048576&client=kafka-python
-        &results_topic=inferwatch.results.{namespace}.{deployment}
+URI: ``kafka://HOST:PORT[,HOST:PORT...]?topic=...&compression=...``; every option, its type and default is
+declared once in ``inferwatch.sinks.kafka_options.KafkaOptions`` (listed by ``inferwatch logger --help``).
 
 - **Topic**: a template (``inferwatch.sinks.naming``); the default gives one topic of paired records per
   namespace and deployment, e.g. ``inferwatch.records.prod.iris``; parts a record lacks are ``default``.
@@ -24,8 +19,9 @@ URI::
   ``flush()`` and every future checked. A record the broker acknowledged is not sent again when the worker
   retries the same batch; Kafka stays at-least-once across process restarts and replays, so consumers
   de-duplicate by key (the Elasticsearch consumer does, through document ids).
-- **Client**: ``client=kafka-python`` (default) or ``client=confluent`` (librdkafka, ``inferwatch[kafka-fast]``,
-  several times less CPU per message; ``inferwatch.sinks.kafka_confluent``), chosen from ``PRODUCERS``.
+- **Client**: ``client=kafka-python`` or ``client=confluent`` (librdkafka, ``inferwatch[kafka-fast]``, several
+  times less CPU per message; ``inferwatch.sinks.kafka_confluent``), chosen from ``PRODUCERS``; both take the
+  same options.
 - The producer is created on the first ``write``: a broker that is down at start-up makes ``write`` raise a
   retriable ``SinkError`` instead of crashing the logger.
 """
@@ -38,57 +34,28 @@ import socket
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from kafka import KafkaProducer, codec
+from kafka import codec
 from kafka.errors import KafkaError, KafkaTimeoutError
 
 from inferwatch.errors import ConfigError, SinkError
 from inferwatch.protocols import headers as h
 from inferwatch.results import KAFKA_KIND, KAFKA_RESULT_TYPE, Record, ResultRecord
-from inferwatch.sinks.base import SinkHealth, SinkURI
+from inferwatch.sinks.base import Sink, SinkHealth, SinkURI
+from inferwatch.sinks.kafka_options import (
+    ACKS,
+    COMPRESSIONS,
+    DEFAULT_RESULTS_TOPIC,
+    DEFAULT_TOPIC,
+    PRODUCERS,
+    KafkaOptions,
+)
 from inferwatch.sinks.naming import NameTemplate, kafka_topic_template
-from inferwatch.sinks.options import Options, parse_hosts
+from inferwatch.sinks.options import parse_hosts
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TOPIC = "inferwatch.records.{namespace}.{deployment}"
-DEFAULT_RESULTS_TOPIC = "inferwatch.results.{namespace}.{deployment}"
-COMPRESSIONS = ("gzip", "lz4", "zstd", "snappy", "none")
-_ACKS: dict[str, str | int] = {"all": "all", "-1": "all", "1": 1, "0": 0}
-_PASSTHROUGH = (
-    "security_protocol",
-    "sasl_mechanism",
-    "sasl_plain_username",
-    "sasl_plain_password",
-    "ssl_cafile",
-    "ssl_certfile",
-    "ssl_keyfile",
-)
-_OPTIONS = (
-    "topic",
-    "compression",
-    "acks",
-    "linger_ms",
-    "batch_size",
-    "client_id",
-    "timeout",
-    "max_request_size",
-    "security_protocol",
-    "sasl_mechanism",
-    "sasl_username",
-    "sasl_password",
-    "ssl_cafile",
-    "ssl_certfile",
-    "ssl_keyfile",
-    "client",
-    "results_topic",
-)
-PRODUCERS: dict[str, str] = {
-    "kafka-python": "kafka:KafkaProducer",
-    "confluent": "inferwatch.sinks.kafka_confluent:ConfluentProducer",
-}
-"""``client=`` option → producer class taking kafka-python's ``KafkaProducer`` keyword settings."""
 _EXTRAS = {"kafka-python": "kafka", "confluent": "kafka-fast"}
 _MAX_REMEMBERED = 100_000
 _CODECS: dict[str, tuple[Callable[[], bool], str]] = {
@@ -100,48 +67,45 @@ _CODECS: dict[str, tuple[Callable[[], bool], str]] = {
 
 @dataclass(frozen=True)
 class KafkaSinkConfig:
-    """Producer settings parsed from a ``kafka://`` URI (defaults tuned for throughput, acks=all)."""
+    """Producer settings parsed from a ``kafka://`` URI (defaults: ``KafkaOptions``, tuned for throughput, acks=all)."""
 
     bootstrap_servers: list[str]
-    topic: str = DEFAULT_TOPIC
-    compression: str = "gzip"
-    acks: str | int = "all"
-    linger_ms: int = 20
-    batch_size: int = 256 * 1024
-    client_id: str = "inferwatch"
-    timeout: float = 30.0
+    topic: str = KafkaOptions.topic.default
+    compression: str = KafkaOptions.compression.default
+    acks: str | int = ACKS[KafkaOptions.acks.default]
+    linger_ms: int = KafkaOptions.linger_ms.default
+    batch_size: int = KafkaOptions.batch_size.default
+    client_id: str = KafkaOptions.client_id.default
+    timeout: float = KafkaOptions.timeout.default
     """Seconds a ``write`` may block: bootstrap, metadata, buffer space and delivery of the batch."""
-    max_request_size: int = 1024 * 1024
+    max_request_size: int = KafkaOptions.max_request_size.default
     security: dict[str, str] = field(default_factory=dict)
     """TLS/SASL settings passed through to kafka-python (``security_protocol``, ``ssl_cafile``...)."""
-    client: str = "kafka-python"
+    client: str = KafkaOptions.client.default
     """Producer implementation, a key of ``PRODUCERS``."""
-    results_topic: str = DEFAULT_RESULTS_TOPIC
+    results_topic: str = KafkaOptions.results_topic.default
     """Topic template of ``ResultRecord``s (see module doc)."""
 
     @classmethod
     def from_uri(cls, uri: SinkURI) -> KafkaSinkConfig:
-        opts = Options(uri, _OPTIONS)
-        client = opts.choice("client", "kafka-python", PRODUCERS)
-        load_producer(client)  # a missing package is a ConfigError at start-up, not at the first write
-        compression = opts.choice("compression", "gzip", COMPRESSIONS)
-        if client == "kafka-python" and compression in _CODECS and not _CODECS[compression][0]():
+        opts = KafkaOptions.parse(uri)
+        load_producer(opts.client)  # a missing package is a ConfigError at start-up, not at the first write
+        compression = opts.compression
+        if opts.client == "kafka-python" and compression in _CODECS and not _CODECS[compression][0]():
             raise ConfigError(f"kafka:// compression={compression} needs pip install {_CODECS[compression][1]}")
-        acks = opts.choice("acks", "all", _ACKS)
-        security = {k: v for k in _PASSTHROUGH if (v := _security_option(opts, k.replace("_plain", "")))}
         return cls(
             bootstrap_servers=parse_hosts(uri, 9092).hosts,
-            topic=opts.text("topic", DEFAULT_TOPIC),
+            topic=opts.topic,
             compression=compression,
-            acks=_ACKS[acks],
-            linger_ms=opts.integer("linger_ms", 20),
-            batch_size=opts.integer("batch_size", 256 * 1024, minimum=1),
-            client_id=opts.text("client_id", "inferwatch"),
-            timeout=opts.number("timeout", 30.0, minimum=0.1),
-            max_request_size=opts.integer("max_request_size", 1024 * 1024, minimum=1024),
-            security=security,
-            client=client,
-            results_topic=opts.get("results_topic") or opts.get("topic") or DEFAULT_RESULTS_TOPIC,
+            acks=ACKS[opts.acks],
+            linger_ms=opts.linger_ms,
+            batch_size=opts.batch_size,
+            client_id=opts.client_id,
+            timeout=opts.timeout,
+            max_request_size=opts.max_request_size,
+            security=opts.security(),
+            client=opts.client,
+            results_topic=opts.results_topic_template(),
         )
 
     def producer_config(self) -> dict[str, Any]:
@@ -177,10 +141,6 @@ def load_producer(client: str) -> Callable[..., Any]:
     return factory
 
 
-def _security_option(opts: Options, key: str) -> str | None:
-    return opts.path(key) if key.startswith("ssl_") else opts.get(key)
-
-
 def message_headers(record: Record) -> list[tuple[str, bytes]]:
     """The Seldon executor's Kafka headers for ``record`` (absent values are left out); a result also has
     ``kind``, and ``type`` tells records and results apart."""
@@ -209,6 +169,35 @@ def message_key(record: Record) -> str:
     return record.key if isinstance(record, ResultRecord) else record.id
 
 
+class Delivery(Protocol):
+    """What ``Producer.send`` returns: kafka-python's ``FutureRecordMetadata`` or ``DeliveryFuture`` (confluent)."""
+
+    @property
+    def exception(self) -> BaseException | None:
+        """Why the message was not delivered (``None`` while pending or once delivered)."""
+        ...
+
+    def succeeded(self) -> bool:
+        """Whether the broker acknowledged the message."""
+        ...
+
+
+class Producer(Protocol):
+    """The calls ``KafkaSink`` makes on a producer: kafka-python's ``KafkaProducer`` or ``ConfluentProducer``."""
+
+    def send(self, topic: str, *, key: bytes, value: bytes, headers: Sequence[tuple[str, bytes]]) -> Delivery:
+        """Queue one message."""
+        ...
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait for every delivery report; ``KafkaTimeoutError`` if some are still pending after ``timeout``."""
+        ...
+
+    def close(self, timeout: float | None = None) -> None:
+        """Deliver what is queued (up to ``timeout`` seconds), then release the connections."""
+        ...
+
+
 class KafkaSink:
     """Writes each batch with ``send`` per record, one ``flush()``, and a check of every future."""
 
@@ -216,14 +205,14 @@ class KafkaSink:
         self,
         config: KafkaSinkConfig,
         name: str = "kafka",
-        producer_factory: Callable[..., KafkaProducer] | None = None,
+        producer_factory: Callable[..., Producer] | None = None,
     ) -> None:
         self.name = name
         self.config = config
         self._producer_factory = producer_factory or load_producer(config.client)
         self.topics: NameTemplate = kafka_topic_template(config.topic)
         self.results_topics: NameTemplate = kafka_topic_template(config.results_topic)
-        self._producer: KafkaProducer | None = None
+        self._producer: Producer | None = None
         self._lock = threading.Lock()
         self._acked: set[tuple[str, str]] = set()
         """(topic, id) acknowledged during a write that failed as a whole; skipped when it is retried."""
@@ -238,7 +227,7 @@ class KafkaSink:
 
     def write(self, records: Sequence[Record]) -> None:
         producer = self._connect()
-        sent: list[tuple[tuple[str, str], Any]] = []
+        sent: list[tuple[tuple[str, str], Delivery]] = []
         failed: list[tuple[str, BaseException]] = []
         for r in records:
             key = (self.topic_for(r), r.id)
@@ -272,7 +261,7 @@ class KafkaSink:
         self._acked.clear()
         self._last_error = None
 
-    def _connect(self) -> KafkaProducer:
+    def _connect(self) -> Producer:
         with self._lock:
             if self._producer is None:
                 try:
@@ -284,7 +273,7 @@ class KafkaSink:
                     raise SinkError(f"{self.name}: invalid producer settings: {e}", retriable=False) from e
             return self._producer
 
-    def _discard(self, producer: KafkaProducer) -> None:
+    def _discard(self, producer: Producer) -> None:
         """Drop a producer that could not deliver within the timeout; the next write builds a new one.
 
         Seen with kafka-python 3 against a restarted broker: the old producer reconnects but its pending
@@ -354,11 +343,19 @@ def _retriable(e: BaseException) -> bool:
     return bool(getattr(e, "retriable", False)) or isinstance(e, KafkaTimeoutError)
 
 
+if TYPE_CHECKING:  # mypy fails here if KafkaSink drifts from the Sink protocol
+    _: type[Sink] = KafkaSink
+
+
 __all__ = [
+    "COMPRESSIONS",
     "DEFAULT_RESULTS_TOPIC",
     "DEFAULT_TOPIC",
+    "PRODUCERS",
+    "Delivery",
     "KafkaSink",
     "KafkaSinkConfig",
+    "Producer",
     "message_headers",
     "message_key",
     "message_value",

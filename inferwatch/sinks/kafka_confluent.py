@@ -10,13 +10,18 @@ one piece of code for both clients.
 librdkafka connects in the background; to fail like kafka-python on a dead broker, the constructor waits for
 one metadata answer (``list_topics``) within ``bootstrap_timeout_ms`` and raises ``KafkaConnectionError``
 otherwise. Needs ``pip install 'inferwatch[kafka-fast]'``.
+
+The ``kafka://`` URI options are the same for both clients, declared once in
+``inferwatch.sinks.kafka_options.KafkaOptions``; only the mapping of kafka-python's setting names to librdkafka's
+(``_NAMES``) lives here.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from confluent_kafka import KafkaError as RdKafkaError
 from confluent_kafka import KafkaException, Message, Producer
@@ -136,11 +141,12 @@ class ConfluentProducer:
             raise KafkaConnectionError(f"no metadata within {bootstrap_timeout:g}s: {e}") from e
 
     def send(
-        self, topic: str, *, key: bytes, value: bytes, headers: list[tuple[str, str | bytes | None]]
+        self, topic: str, *, key: bytes, value: bytes, headers: Sequence[tuple[str, str | bytes | None]]
     ) -> DeliveryFuture:
         """Queue one message; a full local queue is waited on for up to ``max_block_ms``."""
         future = DeliveryFuture()
         deadline = None
+        headers = headers if isinstance(headers, list) else list(headers)  # what librdkafka takes
         while True:
             try:
                 self._producer.produce(topic, value=value, key=key, headers=headers, on_delivery=future.on_delivery)
@@ -168,6 +174,12 @@ class ConfluentProducer:
     def _drop(self) -> None:
         self._producer.purge(in_queue=True, in_flight=True, blocking=False)
         self._producer.poll(0)  # fire the purge reports so pending futures fail now
+
+
+if TYPE_CHECKING:  # mypy fails here if ConfluentProducer drifts from what KafkaSink calls
+    from inferwatch.sinks.kafka import Producer as SinkProducer
+
+    _: type[SinkProducer] = ConfluentProducer
 
 
 __all__ = ["ConfluentDeliveryError", "ConfluentProducer", "DeliveryFuture", "as_kafka_error", "librdkafka_config"]

@@ -1,13 +1,8 @@
 """Elasticsearch and OpenSearch sink: one implementation, the engine-specific calls chosen from ``ENGINES``.
 
-URI (the same for ``opensearch://``)::
-
-    elasticsearch://[USER:PASSWORD@]HOST:PORT[,HOST:PORT...]
-        ?index=inference-log-{engine}-{namespace}-{deployment}-{endpoint}
-        &scheme=https&username=..&password=..&api_key=..&ca_certs=/path/ca.pem&verify_certs=true
-        &client_cert=..&client_key=..&chunk_size=500&max_retries=5&initial_backoff=0.5&max_backoff=10
-        &request_timeout=30&bodies=first&template_name=..&template_priority=100&shards=1&replicas=0
-        &total_fields_limit=500&drift_index=drift-log-{namespace}-{deployment}&merge=true
+URI: ``elasticsearch://[USER:PASSWORD@]HOST:PORT[,HOST:PORT...]?index=...`` (the same for ``opensearch://``);
+every option, its type and default is declared once in ``inferwatch.sinks.search_options.SearchOptions`` (listed
+by ``inferwatch logger --help``).
 
 - **Index names** are Seldon's by default (``inference-log-seldon-prod-iris-default``; placeholders and
   fallbacks in ``inferwatch.sinks.naming``). The index template (``search_docs.template_body``, pattern =
@@ -36,17 +31,16 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from inferwatch.errors import ConfigError, SinkError
 from inferwatch.results import Record, ResultRecord
-from inferwatch.sinks.base import SinkHealth, SinkURI
+from inferwatch.sinks.base import Sink, SinkHealth, SinkURI
 from inferwatch.sinks.naming import NameTemplate, clean_index, index_template
-from inferwatch.sinks.options import Options, parse_hosts
+from inferwatch.sinks.options import parse_hosts
 from inferwatch.sinks.search_docs import (
-    BODIES,
     documents,
     drift_template_body,
     result_document,
@@ -54,103 +48,77 @@ from inferwatch.sinks.search_docs import (
     result_upsert,
     template_body,
 )
+from inferwatch.sinks.search_options import SearchOptions
 
 log = logging.getLogger(__name__)
 
-DEFAULT_INDEX = "inference-log-{engine}-{namespace}-{deployment}-{endpoint}"
-DEFAULT_DRIFT_INDEX = "drift-log-{namespace}-{deployment}"
 RETRY_ON_CONFLICT = 5
 _HEALTHY = ("green", "yellow")
-_OPTIONS = (
-    "index",
-    "scheme",
-    "username",
-    "password",
-    "api_key",
-    "ca_certs",
-    "verify_certs",
-    "client_cert",
-    "client_key",
-    "chunk_size",
-    "max_retries",
-    "initial_backoff",
-    "max_backoff",
-    "request_timeout",
-    "bodies",
-    "template_name",
-    "template_priority",
-    "shards",
-    "replicas",
-    "total_fields_limit",
-    "drift_index",
-    "merge",
-)
-_TLS_OPTIONS = ("ca_certs", "client_cert", "client_key")
 
 
 @dataclass(frozen=True)
 class SearchSinkConfig:
-    """Connection, naming and bulk settings parsed from an ``elasticsearch://``/``opensearch://`` URI."""
+    """Connection, naming and bulk settings parsed from an ``elasticsearch://``/``opensearch://`` URI (defaults:
+    ``SearchOptions``)."""
 
     engine: str
     hosts: list[str]
-    scheme: str = "http"
+    scheme: str = SearchOptions.scheme.default
     username: str | None = None
     password: str | None = None
     api_key: str | None = None
     ca_certs: str | None = None
-    verify_certs: bool = True
+    verify_certs: bool = SearchOptions.verify_certs.default
     client_cert: str | None = None
     client_key: str | None = None
-    index: str = DEFAULT_INDEX
+    index: str = SearchOptions.index.default
     template_name: str | None = None
-    template_priority: int = 100
-    shards: int = 1
-    replicas: int = 0
-    total_fields_limit: int = 500
-    chunk_size: int = 500
-    max_retries: int = 5
-    initial_backoff: float = 0.5
-    max_backoff: float = 10.0
-    request_timeout: float = 30.0
-    bodies: str = "first"
-    drift_index: str = DEFAULT_DRIFT_INDEX
-    merge: bool = True
+    template_priority: int = SearchOptions.template_priority.default
+    shards: int = SearchOptions.shards.default
+    replicas: int = SearchOptions.replicas.default
+    total_fields_limit: int = SearchOptions.total_fields_limit.default
+    chunk_size: int = SearchOptions.chunk_size.default
+    max_retries: int = SearchOptions.max_retries.default
+    initial_backoff: float = SearchOptions.initial_backoff.default
+    max_backoff: float = SearchOptions.max_backoff.default
+    request_timeout: float = SearchOptions.request_timeout.default
+    bodies: str = SearchOptions.bodies.default
+    drift_index: str = SearchOptions.drift_index.default
+    merge: bool = SearchOptions.merge.default
     """Records as ``update``+``doc_as_upsert`` (keeps merged results) rather than ``index``."""
 
     @classmethod
     def from_uri(cls, uri: SinkURI) -> SearchSinkConfig:
-        opts = Options(uri, _OPTIONS)
+        opts = SearchOptions.parse(uri)
         hosts = parse_hosts(uri, 9200)
-        scheme = opts.choice("scheme", "http", ("http", "https"))
-        tls = {k: opts.path(k) for k in _TLS_OPTIONS}
-        if scheme == "http" and any(tls.values()):
+        tls = {"ca_certs": opts.ca_certs, "client_cert": opts.client_cert, "client_key": opts.client_key}
+        if opts.scheme == "http" and any(tls.values()):
             raise ConfigError(f"{uri.scheme}:// options {', '.join(k for k, v in tls.items() if v)} need scheme=https")
         return cls(
             engine=uri.scheme,
             hosts=hosts.hosts,
-            scheme=scheme,
-            username=opts.get("username", hosts.username),
-            password=opts.get("password", hosts.password),
-            api_key=opts.get("api_key"),
-            ca_certs=tls["ca_certs"],
-            verify_certs=opts.flag("verify_certs", True),
-            client_cert=tls["client_cert"],
-            client_key=tls["client_key"],
-            index=opts.text("index", DEFAULT_INDEX),
-            template_name=opts.get("template_name"),
-            template_priority=opts.integer("template_priority", 100),
-            shards=opts.integer("shards", 1, minimum=1),
-            replicas=opts.integer("replicas", 0),
-            total_fields_limit=opts.integer("total_fields_limit", 500, minimum=100),
-            chunk_size=opts.integer("chunk_size", 500, minimum=1),
-            max_retries=opts.integer("max_retries", 5),
-            initial_backoff=opts.number("initial_backoff", 0.5),
-            max_backoff=opts.number("max_backoff", 10.0),
-            request_timeout=opts.number("request_timeout", 30.0, minimum=0.1),
-            bodies=opts.choice("bodies", "first", BODIES),
-            drift_index=opts.text("drift_index", DEFAULT_DRIFT_INDEX),
-            merge=opts.flag("merge", True),
+            scheme=opts.scheme,
+            username=opts.username or hosts.username,
+            password=opts.password or hosts.password,
+            api_key=opts.api_key,
+            ca_certs=opts.ca_certs,
+            verify_certs=opts.verify_certs,
+            client_cert=opts.client_cert,
+            client_key=opts.client_key,
+            index=opts.index,
+            template_name=opts.template_name,
+            template_priority=opts.template_priority,
+            shards=opts.shards,
+            replicas=opts.replicas,
+            total_fields_limit=opts.total_fields_limit,
+            chunk_size=opts.chunk_size,
+            max_retries=opts.max_retries,
+            initial_backoff=opts.initial_backoff,
+            max_backoff=opts.max_backoff,
+            request_timeout=opts.request_timeout,
+            bodies=opts.bodies,
+            drift_index=opts.drift_index,
+            merge=opts.merge,
         )
 
     @property
@@ -456,3 +424,7 @@ def _reason(item: dict[str, Any]) -> str:
     if isinstance(err, dict):
         return f"{item.get('status')} {err.get('type')}: {err.get('reason')}"
     return f"{item.get('status')} {err}"
+
+
+if TYPE_CHECKING:  # mypy fails here if SearchSink drifts from the Sink protocol
+    _: type[Sink] = SearchSink

@@ -14,13 +14,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 
 from inferwatch.errors import ConfigError, SinkError
 from inferwatch.records import InferenceRecord
 from inferwatch.results import Record, ResultRecord
-from inferwatch.sinks.base import SinkHealth, SinkURI
+from inferwatch.sinks.base import Sink, SinkHealth, SinkURI
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -194,3 +195,7 @@ class SQLiteSink:
 def _iso(t: datetime) -> str:
     """The timestamp form records use in JSON, so text comparison orders by time."""
     return t.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+if TYPE_CHECKING:  # mypy fails here if SQLiteSink drifts from the Sink protocol
+    _: type[Sink] = SQLiteSink
