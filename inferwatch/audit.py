@@ -11,6 +11,7 @@ from typing import Any, Protocol, TextIO
 
 import orjson
 
+from inferwatch import timestamps
 from inferwatch.errors import ConfigError
 from inferwatch.records import InferenceRecord
 from inferwatch.results import ResultRecord
@@ -68,10 +69,9 @@ def parse_time(value: str) -> datetime:
     if m:
         return datetime.now(UTC) - timedelta(**{_UNITS[m.group(2)]: float(m.group(1))})
     try:
-        t = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        return timestamps.parse(value)
     except ValueError as e:
         raise argparse.ArgumentTypeError(f"not a time: {value!r} (use ISO-8601 or e.g. 15m, 2h, 7d)") from e
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 class AuditStore(Protocol):
@@ -134,14 +134,14 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
 def _result_line(res: ResultRecord) -> str:
     item = f"[{res.item}] " if res.item is not None else ""
     data = res.body.get("data", res.body)
-    return f"    {item}{res.kind} by {res.source or '-'} at {res.to_dict()['created_at']}: {_short(data)}"
+    return f"    {item}{res.kind} by {res.source or '-'} at {timestamps.iso(res.created_at)}: {_short(data)}"
 
 
 def _line(r: InferenceRecord) -> str:
     latency = f"{r.latency_ms:.1f}ms" if r.latency_ms is not None else "-"
     flags = ",".join(r.flags) or "-"
     return (
-        f"{r.to_dict()['received_at']}  {r.id}  model={r.model_name or '-'}  {r.method or r.source} "
+        f"{timestamps.iso(r.received_at)}  {r.id}  model={r.model_name or '-'}  {r.method or r.source} "
         f"{r.path or ''}  status={r.status_code or '-'}  {latency}  "
         f"instances={len(r.instances)}  flags={flags}"
     )

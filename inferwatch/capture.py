@@ -15,8 +15,9 @@ from typing import Any
 
 import orjson
 
+from inferwatch import timestamps
 from inferwatch.protocols import Decoded, decode_body, model_from_path
-from inferwatch.records import Flag, InferenceRecord, PayloadRecord, utc_from_timestamp
+from inferwatch.records import Flag, InferenceRecord, PayloadRecord
 from inferwatch.redact import Redactor
 
 
@@ -78,8 +79,8 @@ class RecordBuilder:
     def build(self, ex: Exchange) -> InferenceRecord:
         rec = InferenceRecord(
             id=ex.request_id,
-            received_at=utc_from_timestamp(ex.received_at),
-            responded_at=utc_from_timestamp(ex.responded_at) if ex.responded_at else None,
+            received_at=timestamps.from_epoch(ex.received_at),
+            responded_at=timestamps.from_epoch(ex.responded_at) if ex.responded_at else None,
             latency_ms=(ex.responded_at - ex.received_at) * 1000.0 if ex.responded_at else None,
             model_name=ex.model_name,
             model_version=ex.model_version,

@@ -12,8 +12,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from inferwatch import timestamps
 from inferwatch.errors import SinkError
-from inferwatch.records import InferenceRecord, parse_time
+from inferwatch.records import InferenceRecord
 from inferwatch.results import ResultKind, ResultRecord, result_id
 from inferwatch.sinks.base import SinkURI
 from inferwatch.sinks.search import SearchSink, SearchSinkConfig
@@ -85,9 +86,9 @@ def _filters(q: RecordQuery) -> list[dict[str, Any]]:
     if q.since or q.until:
         bounds: dict[str, str] = {}
         if q.since:
-            bounds["gte"] = _iso(q.since)
+            bounds["gte"] = timestamps.iso(q.since)
         if q.until:
-            bounds["lt"] = _iso(q.until)
+            bounds["lt"] = timestamps.iso(q.until)
         out.append({"range": {"received_at": bounds}})
     if q.flag == "outlier":
         out.append({"term": {"outlier.data.is_outlier": 1}})
@@ -130,7 +131,7 @@ def _results(doc: dict[str, Any]) -> list[ResultRecord]:
                 rid,
                 item if batch else None,
                 items,
-                parse_time(created) if isinstance(created, str) else datetime.now(UTC),
+                timestamps.parse(created) if isinstance(created, str) else datetime.now(UTC),
                 model_name=doc.get("model_name"),
                 deployment=doc.get("deployment"),
                 namespace=doc.get("namespace"),
@@ -139,7 +140,3 @@ def _results(doc: dict[str, Any]) -> list[ResultRecord]:
             )
         )
     return out
-
-
-def _iso(t: datetime) -> str:
-    return t.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")

@@ -33,6 +33,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from inferwatch import timestamps
 from inferwatch.records import InferenceRecord
 from inferwatch.results import ResultRecord
 from inferwatch.sinks.naming import serving_engine
@@ -171,7 +172,7 @@ def result_upsert(result: ResultRecord) -> dict[str, Any]:
     """The document a result creates when its request's record is not indexed yet: the envelope the record
     would give (so the document is found by id, time and model meanwhile) plus the result. The record's own
     write later merges over the envelope and keeps the result."""
-    created = result.to_dict()["created_at"]
+    created = timestamps.iso(result.created_at)
     doc: dict[str, Any] = {
         "id": result.request_id,
         "RequestId": result.request_id,
@@ -193,10 +194,10 @@ def result_upsert(result: ResultRecord) -> dict[str, Any]:
 
 def result_document(result: ResultRecord) -> dict[str, Any]:
     """A document of the drift index (a result with no request): envelope, kind and the result."""
-    d = result.to_dict()
+    created = timestamps.iso(result.created_at)
     doc = {
-        "@timestamp": d["created_at"],
-        "created_at": d["created_at"],
+        "@timestamp": created,
+        "created_at": created,
         "id": result.id,
         "kind": result.kind,
         "source": result.source,

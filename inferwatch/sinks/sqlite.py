@@ -12,11 +12,12 @@ import sqlite3
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import orjson
 
+from inferwatch import timestamps
 from inferwatch.errors import ConfigError, SinkError
 from inferwatch.records import InferenceRecord
 from inferwatch.results import Record, ResultRecord
@@ -93,7 +94,7 @@ class SQLiteSink:
         rows = [
             (
                 r.id,
-                _iso(r.received_at),
+                timestamps.iso(r.received_at),
                 r.model_name,
                 r.deployment,
                 r.namespace,
@@ -105,7 +106,7 @@ class SQLiteSink:
             if isinstance(r, InferenceRecord)
         ]
         results = [
-            (r.id, r.kind, r.request_id, r.item, _iso(r.created_at), r.model_name, r.to_json())
+            (r.id, r.kind, r.request_id, r.item, timestamps.iso(r.created_at), r.model_name, r.to_json())
             for r in records
             if isinstance(r, ResultRecord)
         ]
@@ -130,10 +131,10 @@ class SQLiteSink:
             args.append(q.model)
         if q.since:
             where.append("received_at >= ?")
-            args.append(_iso(q.since))
+            args.append(timestamps.iso(q.since))
         if q.until:
             where.append("received_at < ?")
-            args.append(_iso(q.until))
+            args.append(timestamps.iso(q.until))
         if q.flag == OUTLIER_FLAG:  # a detector's result says so (single instance: a one-element list)
             where.append(
                 "id IN (SELECT request_id FROM results WHERE kind = 'outlier' AND ("
@@ -189,8 +190,3 @@ class SQLiteSink:
         except sqlite3.Error as e:
             return SinkHealth(False, str(e))
         return SinkHealth(True, str(self.path))
-
-
-def _iso(t: datetime) -> str:
-    """The timestamp form records use in JSON, so text comparison orders by time."""
-    return t.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
