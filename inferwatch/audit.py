@@ -108,7 +108,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         store.close()
     if args.json:
         for r in records:
-            out.write(orjson.dumps(r.to_dict()).decode() + "\n")
+            out.write(r.to_json().decode() + "\n")
         for res in results:
             out.write(res.to_json().decode() + "\n")
         return 0

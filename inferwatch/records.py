@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from inferwatch import timestamps
+from inferwatch import jsonenc, timestamps
 
 
 class Flag(StrEnum):
@@ -87,7 +87,7 @@ class InferenceRecord:
 
         orjson serialises the dataclasses directly: ~15 µs for a small record, where a deep copy through
         ``dataclasses.asdict`` took ~10x longer."""
-        return orjson.dumps(self, default=json_default, option=orjson.OPT_PASSTHROUGH_DATETIME)
+        return jsonenc.dumps(self)
 
     def to_dict(self) -> dict[str, Any]:
         """A fresh JSON-able dict of the record (the parsed ``to_json``)."""
@@ -103,13 +103,6 @@ class InferenceRecord:
             if isinstance(d.get(side), dict):
                 data[side] = PayloadRecord.from_dict(d[side])
         return cls(**data)
-
-
-def json_default(value: Any) -> str:
-    """orjson ``default`` of every record type: datetimes as ISO-8601 UTC, anything else refused."""
-    if isinstance(value, datetime):
-        return timestamps.iso(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 _PAYLOAD_FIELDS = set(PayloadRecord.__dataclass_fields__)

@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from inferwatch import ids, timestamps
+from inferwatch import ids, jsonenc, timestamps
 from inferwatch.errors import CodecError
 from inferwatch.protocols import headers as h
 from inferwatch.protocols.cloudevents import CloudEvent, inference_info
-from inferwatch.records import InferenceRecord, json_default
+from inferwatch.records import InferenceRecord
 
 if TYPE_CHECKING:
     from inferwatch.capture import Exchange
@@ -102,7 +102,7 @@ class ResultRecord:
         return self.request_id or self.id
 
     def to_json(self) -> bytes:
-        return orjson.dumps(self, default=json_default, option=_OPTS)
+        return jsonenc.dumps(self)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = orjson.loads(self.to_json())
@@ -223,7 +223,6 @@ def origin_from_event(event: CloudEvent, protocol: str | None = None) -> Origin:
 
 
 _FIELDS = set(ResultRecord.__dataclass_fields__)
-_OPTS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 
 EVENT_RESULT_KINDS = frozenset({ResultKind.OUTLIER.value, ResultKind.DRIFT.value})

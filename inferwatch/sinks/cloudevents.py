@@ -24,9 +24,7 @@ import threading
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
-import orjson
-
-from inferwatch import timestamps
+from inferwatch import jsonenc, timestamps
 from inferwatch.errors import ConfigError, SinkError
 from inferwatch.protocols.cloudevents import CloudEvent, EventType, to_binary_http
 from inferwatch.records import InferenceRecord, PayloadRecord
@@ -159,5 +157,5 @@ def _result_event(r: ResultRecord) -> CloudEvent:
         datacontenttype="application/json",
         time=timestamps.iso(r.created_at),
         extensions={k: v for k, v in ext.items() if v},
-        data=orjson.dumps(r.body, option=orjson.OPT_SERIALIZE_NUMPY),
+        data=jsonenc.dumps(r.body),
     )

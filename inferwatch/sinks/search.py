@@ -38,8 +38,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
+from inferwatch import jsonenc
 from inferwatch.errors import ConfigError, SinkError
 from inferwatch.results import Record, ResultRecord
 from inferwatch.sinks.base import SinkHealth, SinkURI
@@ -177,6 +176,12 @@ def _es_connect(cfg: SearchSinkConfig) -> Any:
     from elasticsearch import Elasticsearch
     from elasticsearch.serializer import OrjsonSerializer
 
+    class Serializer(OrjsonSerializer):
+        """The client's orjson serializer writing ``inferwatch.jsonenc`` (one JSON encoding for every document)."""
+
+        def json_dumps(self, data: Any) -> bytes:
+            return jsonenc.dumps(data)
+
     kw: dict[str, Any] = {"request_timeout": cfg.request_timeout, "max_retries": 2, "retry_on_timeout": True}
     if cfg.username:
         kw["basic_auth"] = (cfg.username, cfg.password or "")
@@ -185,7 +190,7 @@ def _es_connect(cfg: SearchSinkConfig) -> Any:
     if cfg.scheme == "https":
         kw.update(verify_certs=cfg.verify_certs, ca_certs=cfg.ca_certs)
         kw.update(client_cert=cfg.client_cert, client_key=cfg.client_key)
-    return Elasticsearch(cfg.urls, serializer=OrjsonSerializer(), **kw)
+    return Elasticsearch(cfg.urls, serializer=Serializer(), **kw)
 
 
 def _es_bulk() -> Callable[..., Iterable[tuple[bool, dict[str, Any]]]]:
@@ -215,13 +220,13 @@ def _os_connect(cfg: SearchSinkConfig) -> Any:
     from opensearchpy import OpenSearch
     from opensearchpy.serializer import JSONSerializer
 
-    class OrjsonSerializer(JSONSerializer):
-        """The stock serializer with orjson's speed (bulk bodies are mostly serialisation)."""
+    class Serializer(JSONSerializer):
+        """The stock serializer writing ``inferwatch.jsonenc`` (orjson: bulk bodies are mostly serialisation)."""
 
         def dumps(self, data: Any) -> Any:
             if isinstance(data, str | bytes):
                 return data
-            return orjson.dumps(data, default=self.default).decode()
+            return jsonenc.dumps(data).decode()
 
     if cfg.api_key:
         raise ConfigError("opensearch:// has no api_key authentication; use username and password")
@@ -231,7 +236,7 @@ def _os_connect(cfg: SearchSinkConfig) -> Any:
     if cfg.scheme == "https":
         kw.update(use_ssl=True, verify_certs=cfg.verify_certs, ca_certs=cfg.ca_certs)
         kw.update(client_cert=cfg.client_cert, client_key=cfg.client_key)
-    return OpenSearch(hosts=cfg.urls, serializer=OrjsonSerializer(), **kw)
+    return OpenSearch(hosts=cfg.urls, serializer=Serializer(), **kw)
 
 
 def _os_bulk() -> Callable[..., Iterable[tuple[bool, dict[str, Any]]]]:
