@@ -275,6 +275,26 @@ ENGINES: dict[str, Engine] = {
 }
 
 
+def connect(config: SearchSinkConfig) -> tuple[Engine, Any]:
+    """The engine entry of ``config`` and a client for it: the one place a search client is built (the sink writes
+    through it, ``inferwatch.stores.search`` reads). ``ConfigError`` for an unknown engine or a missing client."""
+    engine = ENGINES.get(config.engine)
+    if engine is None:
+        raise ConfigError(f"unknown search engine {config.engine!r}; use one of {', '.join(ENGINES)}")
+    try:
+        return engine, engine.connect(config)
+    except ImportError as e:
+        raise ConfigError(
+            f"{config.engine}:// needs its client ({e.name}): pip install 'inferwatch[{config.engine}]'"
+        ) from e
+
+
+def index_pattern(indices: NameTemplate) -> str:
+    """The pattern of every index a name template renders to (its literal prefix + ``*``): what the index
+    template covers and what readers search."""
+    return indices.literal_prefix + "*"
+
+
 # --- the sink ------------------------------------------------------------------------------------------
 
 
@@ -282,15 +302,11 @@ class SearchSink:
     """Bulk-indexes records into Elasticsearch or OpenSearch (see module doc)."""
 
     def __init__(self, config: SearchSinkConfig, name: str | None = None) -> None:
-        engine = ENGINES.get(config.engine)
-        if engine is None:
-            raise ConfigError(f"unknown search engine {config.engine!r}; use one of {', '.join(ENGINES)}")
         self.name = name or config.engine
         self.config = config
-        self.engine = engine
         self.indices: NameTemplate = index_template(config.index)
         prefix = self.indices.literal_prefix
-        self.index_pattern = prefix + "*"
+        self.index_pattern = index_pattern(self.indices)
         self.template_name = config.template_name or "inferwatch-" + (clean_index(prefix) or "records")
         self.drift_indices: NameTemplate = index_template(config.drift_index)
         drift_prefix = self.drift_indices.literal_prefix
@@ -299,16 +315,11 @@ class SearchSink:
                 f"{config.engine}:// drift_index {config.drift_index!r} and index {config.index!r} need distinct "
                 "literal prefixes (each has its own index template)"
             )
-        self.drift_pattern = drift_prefix + "*"
+        self.drift_pattern = index_pattern(self.drift_indices)
         self.drift_template_name = "inferwatch-" + clean_index(drift_prefix)
-        try:
-            self.client: Any = engine.connect(config)
-            self._errors = engine.errors()
-            self._bulk = engine.streaming_bulk()
-        except ImportError as e:
-            raise ConfigError(
-                f"{config.engine}:// sink needs its client ({e.name}): pip install 'inferwatch[{config.engine}]'"
-            ) from e
+        self.engine, self.client = connect(config)
+        self._errors = self.engine.errors()
+        self._bulk = self.engine.streaming_bulk()
         self._template_lock = threading.Lock()
         self._template_ready = False
         self._drift_template_ready = False

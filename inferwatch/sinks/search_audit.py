@@ -1,26 +1,23 @@
 """Audit search over the search-engine sinks: the logger's Elasticsearch/OpenSearch documents read back as
 records and results, so ``inferwatch audit --store elasticsearch://…`` answers as it does for the embedded store.
 
-A record is stored as one document per instance (``search_docs``); reading groups a request's documents back
-into one ``InferenceRecord`` (envelope and bodies of its first document, one instance per document) and turns
-the results merged into them (``outlier``, ``adversarial``, ``drift``, ``explanation``) into ``ResultRecord``\\ s.
+A record is stored as one document per instance; ``search_docs`` reads them back into records and results.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from inferwatch import timestamps
 from inferwatch.errors import SinkError
 from inferwatch.records import InferenceRecord
-from inferwatch.results import ResultKind, ResultRecord, result_id
+from inferwatch.results import ResultRecord
 from inferwatch.sinks.base import SinkURI
 from inferwatch.sinks.search import SearchSink, SearchSinkConfig
+from inferwatch.sinks.search_docs import record_from_documents, results_from_document
 from inferwatch.sinks.sqlite import RecordQuery
 
-_RESULT_KINDS = tuple(k.value for k in ResultKind)
 _MAX_DOCS = 10_000
 """Documents read per search (the engines' default ``index.max_result_window``)."""
 
@@ -47,7 +44,7 @@ class SearchAuditStore:
         for doc in self._search([{"terms": {"id": ids}}], size=_MAX_DOCS):
             if doc.get("id") in by_id:
                 by_id[doc["id"]].append(doc)
-        return [_record(docs) for docs in by_id.values() if docs]
+        return [record_from_documents(docs) for docs in by_id.values() if docs]
 
     def results_for(self, request_ids: Sequence[str]) -> list[ResultRecord]:
         """The results merged into the documents of ``request_ids``, by request and item."""
@@ -56,7 +53,7 @@ class SearchAuditStore:
         out: list[ResultRecord] = []
         docs = self._search([{"terms": {"id": list(request_ids)}}], size=_MAX_DOCS, newest_first=False)
         for doc in docs:
-            out.extend(_results(doc))
+            out.extend(results_from_document(doc))
         return out
 
     def close(self) -> None:
@@ -94,49 +91,4 @@ def _filters(q: RecordQuery) -> list[dict[str, Any]]:
         out.append({"term": {"outlier.data.is_outlier": 1}})
     elif q.flag:
         out.append({"term": {"flags": q.flag}})
-    return out
-
-
-def _record(docs: list[dict[str, Any]]) -> InferenceRecord:
-    docs = sorted(docs, key=lambda d: d.get("item") or 0)
-    first = dict(docs[0])
-    for side in ("request", "response"):
-        payload = first.get(side)
-        first[side] = {k: v for k, v in payload.items() if k != "elements"} if isinstance(payload, dict) else None
-    first["instances"] = [
-        {side: (d.get(side) or {}).get("elements") for side in ("request", "response")}
-        for d in docs
-        if (d.get("request") or {}).get("elements") is not None or (d.get("response") or {}).get("elements") is not None
-    ]
-    return InferenceRecord.from_dict(first)
-
-
-def _results(doc: dict[str, Any]) -> list[ResultRecord]:
-    rid, item, items = doc.get("id"), doc.get("item"), doc.get("items")
-    if not isinstance(rid, str):
-        return []
-    batch = isinstance(items, int) and items > 1
-    out = []
-    for kind in _RESULT_KINDS:
-        stamped = doc.get(kind)
-        if not isinstance(stamped, dict):
-            continue
-        body = {k: v for k, v in stamped.items() if k not in ("created_at", "source")}
-        created = stamped.get("created_at")
-        out.append(
-            ResultRecord(
-                result_id(kind, rid, item if batch else None),
-                kind,
-                body,
-                rid,
-                item if batch else None,
-                items,
-                timestamps.parse(created) if isinstance(created, str) else datetime.now(UTC),
-                model_name=doc.get("model_name"),
-                deployment=doc.get("deployment"),
-                namespace=doc.get("namespace"),
-                endpoint=doc.get("endpoint"),
-                source=stamped.get("source"),
-            )
-        )
     return out
