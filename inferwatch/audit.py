@@ -5,19 +5,16 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, TextIO
+from typing import Any, TextIO
 
 import orjson
 
 from inferwatch import timestamps
-from inferwatch.errors import ConfigError
 from inferwatch.records import InferenceRecord
 from inferwatch.results import ResultRecord
 from inferwatch.settings import common
-from inferwatch.sinks.base import SinkURI
-from inferwatch.sinks.sqlite import RecordQuery, SQLiteSink, path_from_uri
+from inferwatch.stores import RecordQuery, open_store
 
 HELP = "search logged predictions by request id, model, time range or flag"
 DESCRIPTION = """\
@@ -72,30 +69,6 @@ def parse_time(value: str) -> datetime:
         return timestamps.parse(value)
     except ValueError as e:
         raise argparse.ArgumentTypeError(f"not a time: {value!r} (use ISO-8601 or e.g. 15m, 2h, 7d)") from e
-
-
-class AuditStore(Protocol):
-    """What audit reads: ``SQLiteSink`` and ``SearchAuditStore``."""
-
-    def query(self, q: RecordQuery) -> list[InferenceRecord]: ...
-
-    def results_for(self, request_ids: Sequence[str]) -> list[ResultRecord]: ...
-
-    def close(self) -> None: ...
-
-
-def open_store(uri: str) -> AuditStore:
-    parsed = SinkURI.parse(uri)
-    if parsed.scheme in ("elasticsearch", "opensearch"):
-        from inferwatch.sinks.search_audit import SearchAuditStore
-
-        return SearchAuditStore(parsed)
-    if parsed.scheme != "sqlite":
-        raise ConfigError(f"audit searches sqlite://, elasticsearch:// or opensearch:// stores, got {uri!r}")
-    path = path_from_uri(parsed)
-    if not path.exists():
-        raise ConfigError(f"no store at {path}: run the logger (or 'inferwatch demo') first, or pass --store")
-    return SQLiteSink(path)
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:

@@ -2,8 +2,9 @@
 
 URI: ``sqlite:///absolute/path.db`` or ``sqlite://relative/path.db``. One row per request id; writing the
 same id again replaces the row, so retries and replays never duplicate. Detector and explainer results
-(``ResultRecord``) go to a ``results`` table, one row per result id (upserted the same way), looked up by the
-request id they belong to (``results_for``).
+(``ResultRecord``) go to a ``results`` table, one row per result id (upserted the same way), keyed by the
+request id they belong to. This module writes; ``inferwatch.stores.sqlite`` reads the same file (``SCHEMA``,
+``connect``: the tables are declared here once).
 """
 
 from __future__ import annotations
@@ -11,8 +12,6 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 import orjson
@@ -22,8 +21,10 @@ from inferwatch.errors import ConfigError, SinkError
 from inferwatch.records import InferenceRecord
 from inferwatch.results import Record, ResultRecord
 from inferwatch.sinks.base import SinkHealth, SinkURI
+from inferwatch.stores.base import OUTLIER_FLAG
+from inferwatch.stores.base import RecordQuery as RecordQuery  # read methods: until the feedback reads a store
 
-_SCHEMA = """
+SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
     id TEXT PRIMARY KEY,
     received_at TEXT NOT NULL,
@@ -48,43 +49,36 @@ CREATE TABLE IF NOT EXISTS results (
 CREATE INDEX IF NOT EXISTS results_request ON results (request_id);
 CREATE INDEX IF NOT EXISTS results_created ON results (kind, created_at);
 """
-
-
-OUTLIER_FLAG = "outlier"
-"""``RecordQuery.flag`` that selects records a detector flagged (from the results, not the record's flags)."""
-
-
-@dataclass(frozen=True)
-class RecordQuery:
-    """Filters of an audit search; every field is optional."""
-
-    request_id: str | None = None
-    model: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-    flag: str | None = None
-    limit: int = 100
+"""The tables (``records``: one row per request id, ``doc`` = the record's JSON; ``results``: one row per result id)."""
 
 
 def path_from_uri(uri: SinkURI) -> Path:
+    """The database file a ``sqlite://`` URI names."""
     raw = uri.netloc + uri.path if uri.netloc else uri.path
     if not raw:
         raise ConfigError(f"sqlite URI needs a file path, e.g. sqlite:///tmp/inferwatch.db (got {uri.uri!r})")
     return Path(raw)
 
 
+def connect(path: Path) -> sqlite3.Connection:
+    """A connection to the database at ``path`` (created with ``SCHEMA`` if missing, WAL journal), usable from any
+    thread: callers serialise its use with a lock of their own."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(str(path), check_same_thread=False, timeout=30.0)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.executescript(SCHEMA)
+    return db
+
+
 class SQLiteSink:
-    """Sink and audit source backed by a local SQLite file."""
+    """Sink writing records and results to a local SQLite file (read back by ``inferwatch.stores.sqlite``)."""
 
     def __init__(self, path: Path, name: str = "sqlite") -> None:
         self.name = name
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=30.0)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        self._db = connect(path)
 
     @classmethod
     def from_uri(cls, uri: SinkURI) -> SQLiteSink:
