@@ -14,15 +14,11 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-import orjson
-
 from inferwatch import timestamps
 from inferwatch.errors import ConfigError, SinkError
 from inferwatch.records import InferenceRecord
 from inferwatch.results import Record, ResultRecord
 from inferwatch.sinks.base import SinkHealth, SinkURI
-from inferwatch.stores.base import OUTLIER_FLAG
-from inferwatch.stores.base import RecordQuery as RecordQuery  # read methods: until the feedback reads a store
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -112,63 +108,6 @@ class SQLiteSink:
                     self._db.executemany("INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?)", results)
         except sqlite3.Error as e:
             raise SinkError(f"sqlite store {self.path}: {e}", retriable=True) from e
-
-    def query(self, q: RecordQuery) -> list[InferenceRecord]:
-        """Records matching ``q``, newest first."""
-        where: list[str] = []
-        args: list[str | int] = []
-        if q.request_id:
-            where.append("(id = ? OR id LIKE ?)")
-            args += [q.request_id, q.request_id + "%"]
-        if q.model:
-            where.append("model_name = ?")
-            args.append(q.model)
-        if q.since:
-            where.append("received_at >= ?")
-            args.append(timestamps.iso(q.since))
-        if q.until:
-            where.append("received_at < ?")
-            args.append(timestamps.iso(q.until))
-        if q.flag == OUTLIER_FLAG:  # a detector's result says so (single instance: a one-element list)
-            where.append(
-                "id IN (SELECT request_id FROM results WHERE kind = 'outlier' AND ("
-                "json_extract(doc, '$.body.data.is_outlier') = 1 "
-                "OR json_extract(doc, '$.body.data.is_outlier[0]') = 1))"
-            )
-        elif q.flag:
-            where.append("(',' || flags || ',') LIKE ?")
-            args.append(f"%,{q.flag},%")
-        sql = "SELECT doc FROM records"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY received_at DESC LIMIT ?"
-        args.append(q.limit)
-        with self._lock:
-            rows = self._db.execute(sql, args).fetchall()
-        return [InferenceRecord.from_dict(orjson.loads(doc)) for (doc,) in rows]
-
-    def results_for(self, request_ids: Sequence[str]) -> list[ResultRecord]:
-        """Results attached to any of ``request_ids``, oldest first (by item, then time)."""
-        if not request_ids:
-            return []
-        marks = ",".join("?" * len(request_ids))
-        sql = f"SELECT doc FROM results WHERE request_id IN ({marks}) ORDER BY request_id, item, created_at"
-        with self._lock:
-            rows = self._db.execute(sql, list(request_ids)).fetchall()
-        return [ResultRecord.from_dict(orjson.loads(doc)) for (doc,) in rows]
-
-    def results(self, kind: str | None = None, limit: int = 100) -> list[ResultRecord]:
-        """The newest results (of one ``kind``, e.g. ``drift``), newest first."""
-        sql = "SELECT doc FROM results" + (" WHERE kind = ?" if kind else "") + " ORDER BY created_at DESC LIMIT ?"
-        args: list[str | int] = [kind, limit] if kind else [limit]
-        with self._lock:
-            rows = self._db.execute(sql, args).fetchall()
-        return [ResultRecord.from_dict(orjson.loads(doc)) for (doc,) in rows]
-
-    def count(self) -> int:
-        with self._lock:
-            (n,) = self._db.execute("SELECT COUNT(*) FROM records").fetchone()
-        return int(n)
 
     def flush(self) -> None:
         """Every ``write`` commits; nothing is buffered."""

@@ -14,7 +14,8 @@ import httpx
 import pytest
 
 from inferwatch.demo.model_server import create_model_app, train_iris
-from inferwatch.sinks.sqlite import RecordQuery, SQLiteSink
+from inferwatch.stores import RecordQuery
+from inferwatch.stores.sqlite import SQLiteStore
 from tests.servers import free_port, serving
 
 CLI = [sys.executable, "-m", "inferwatch.cli"]
@@ -107,7 +108,7 @@ def test_sigterm_delivers_every_accepted_record(tmp_path: Path, iris_url: str) -
         code = proc.wait(60)
         log.close()
     assert code == 0, (tmp_path / "logger.log").read_text()
-    store = SQLiteSink(db)
+    store = SQLiteStore(db)
     stored = {r.id for r in store.query(RecordQuery(limit=1000))}
     store.close()
     assert stored == set(ids)
