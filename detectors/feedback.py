@@ -19,7 +19,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import orjson
@@ -27,13 +27,13 @@ from prometheus_client import CollectorRegistry
 
 from inferwatch import ids
 from inferwatch.detectors.metrics import FeedbackMetrics
-from inferwatch.errors import BadRequest, CodecError, ConfigError, NotFound, NotReady, UnprocessableEntity
+from inferwatch.errors import BadRequest, CodecError, NotFound, NotReady, UnprocessableEntity
 from inferwatch.protocols import SELDON, Tensor, decode_body
 from inferwatch.protocols.base import REQUEST, RESPONSE
 from inferwatch.protocols.cloudevents import EventType
-from inferwatch.records import PayloadRecord
+from inferwatch.records import InferenceRecord
 from inferwatch.results import Origin
-from inferwatch.sinks.base import SinkURI
+from inferwatch.stores import RecordStore, StoreError, open_store
 
 log = logging.getLogger("inferwatch.detectors.feedback")
 
@@ -208,111 +208,27 @@ class FeedbackCounter:
             }
 
 
-# --- stores of logged responses -------------------------------------------------------------------------------
+# --- logged responses -----------------------------------------------------------------------------------------
 
 
-@dataclass
-class StoredResponse:
-    """A logged response found by request id: its raw side (``PayloadRecord``) and per-instance output rows."""
-
-    model_name: str | None
-    side: PayloadRecord | None
-    rows: list[dict[str, Any]]
+def open_feedback_store(uri: str | None) -> RecordStore | None:
+    """The store a ``--feedback-store`` URI names (``None`` without one). An embedded store that does not exist yet is
+    created empty: the detector may start before the logger."""
+    return open_store(uri, missing_ok=True) if uri else None
 
 
-class FeedbackStore(Protocol):
-    """Where logged responses are looked up by request id."""
-
-    description: str
-
-    def lookup(self, request_id: str) -> StoredResponse | None: ...
-
-    def close(self) -> None: ...
-
-
-class SQLiteFeedbackStore:
-    """The logger's embedded store, read through ``SQLiteSink.query``."""
-
-    def __init__(self, uri: SinkURI) -> None:
-        from inferwatch.sinks.sqlite import SQLiteSink, path_from_uri
-
-        path = path_from_uri(uri)
-        if not path.exists():
-            log.warning("feedback store %s does not exist yet: lookups fail until the logger writes it", path)
-        self.sink = SQLiteSink(path)
-        self.description = f"sqlite store {path}"
-
-    def lookup(self, request_id: str) -> StoredResponse | None:
-        from inferwatch.sinks.sqlite import RecordQuery
-
-        found = [r for r in self.sink.query(RecordQuery(request_id=request_id, limit=50)) if r.id == request_id]
-        if not found:
-            return None
-        record = found[0]
-        rows = [i["response"] for i in record.instances if isinstance(i.get("response"), dict)]
-        return StoredResponse(record.model_name, record.response, rows)
-
-    def close(self) -> None:
-        self.sink.close()
-
-
-class SearchFeedbackStore:
-    """The logger's Elasticsearch/OpenSearch indices (the sink's client and index pattern), searched by ``id``."""
-
-    def __init__(self, uri: SinkURI) -> None:
-        from inferwatch.sinks.search import SearchSink, SearchSinkConfig
-
-        self.sink = SearchSink(SearchSinkConfig.from_uri(uri))
-        self.description = f"{uri.scheme} {','.join(self.sink.config.hosts)} index {self.sink.index_pattern}"
-
-    def lookup(self, request_id: str) -> StoredResponse | None:
-        body = {"query": {"term": {"id": request_id}}, "sort": [{"item": "asc"}], "size": 10_000}
-        try:
-            hits = self.sink.client.search(index=self.sink.index_pattern, body=body)["hits"]["hits"]
-        except self.sink.engine.errors() as e:
-            raise NotReady(f"{self.description}: search failed: {e}") from e
-        docs = [h["_source"] for h in hits if isinstance(h.get("_source"), dict)]
-        if not docs:
-            return None
-        first = docs[0].get("response")
-        side = PayloadRecord.from_dict(first) if isinstance(first, dict) and first.get("raw") else None
-        rows = [d["response"]["elements"] for d in docs if isinstance((d.get("response") or {}).get("elements"), dict)]
-        return StoredResponse(docs[0].get("model_name"), side, rows)
-
-    def close(self) -> None:
-        self.sink.close()
-
-
-_STORES: dict[str, type[SQLiteFeedbackStore] | type[SearchFeedbackStore]] = {
-    "sqlite": SQLiteFeedbackStore,
-    "elasticsearch": SearchFeedbackStore,
-    "opensearch": SearchFeedbackStore,
-}
-
-
-def open_feedback_store(uri: str | None) -> FeedbackStore | None:
-    """The store a ``--feedback-store`` URI names (``None`` without one)."""
-    if not uri:
-        return None
-    parsed = SinkURI.parse(uri)
-    cls = _STORES.get(parsed.scheme)
-    if cls is None:
-        raise ConfigError(f"--feedback-store {uri!r}: use one of {', '.join(s + '://' for s in _STORES)}")
-    store: FeedbackStore = cls(parsed)
-    return store
-
-
-def stored_values(stored: StoredResponse, request_id: str) -> Any:
+def stored_values(record: InferenceRecord, request_id: str) -> Any:
     """The response values of a logged record: its raw body decoded by its codec (first output tensor), else its
     per-instance output rows."""
-    side = stored.side
+    side = record.response
     if side is not None and side.raw and not side.truncated:
         raw = base64.b64decode(side.raw) if side.raw_encoding == "base64" else side.raw.encode()
         decoded = decode_body(raw, kind=RESPONSE, protocol=side.protocol, content_type=side.content_type)
         if decoded.payload is not None and decoded.payload.tensors:
             return _values(decoded.payload.tensors[0])
-    if stored.rows:
-        return [list(r.values()) for r in stored.rows]
+    rows = [i["response"] for i in record.instances if isinstance(i.get("response"), dict)]
+    if rows:
+        return [list(r.values()) for r in rows]
     raise UnprocessableEntity(f"the logged record {request_id!r} has no decodable response to compare with the truth")
 
 
@@ -326,7 +242,7 @@ def _values(t: Tensor) -> Any:
 class FeedbackService:
     """Parses feedback, finds the response (in the message or the store), counts it on a ``FeedbackCounter``."""
 
-    def __init__(self, counter: FeedbackCounter, store: FeedbackStore | None, default_model: str) -> None:
+    def __init__(self, counter: FeedbackCounter, store: RecordStore | None, default_model: str) -> None:
         self.counter, self.store, self.default_model = counter, store, default_model
 
     def handle(self, raw: bytes, origin: Origin, content_type: str | None = None) -> dict[str, Any]:
@@ -357,7 +273,7 @@ class FeedbackService:
             "totals": self.counter.summary(model),
         }
 
-    def _lookup(self, rid: str | None) -> StoredResponse:
+    def _lookup(self, rid: str | None) -> InferenceRecord:
         if self.store is None:
             raise BadRequest(
                 "feedback has no 'response': include the response the model gave, or start the detector with "
@@ -370,7 +286,10 @@ class FeedbackService:
                 f"to look it up in {self.store.description}",
                 details={"field": "response"},
             )
-        stored = self.store.lookup(rid)
+        try:
+            stored = self.store.get(rid)
+        except StoreError as e:
+            raise NotReady(e.message) from e
         if stored is None:
             raise NotFound(f"request id {rid!r} not found in {self.store.description}", details={"request_id": rid})
         return stored

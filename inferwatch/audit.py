@@ -5,18 +5,16 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, TextIO
+from typing import Any, TextIO
 
 import orjson
 
-from inferwatch.errors import ConfigError
+from inferwatch import timestamps
 from inferwatch.records import InferenceRecord
 from inferwatch.results import ResultRecord
 from inferwatch.settings import common
-from inferwatch.sinks.base import SinkURI
-from inferwatch.sinks.sqlite import RecordQuery, SQLiteSink, path_from_uri
+from inferwatch.stores import RecordQuery, open_store
 
 HELP = "search logged predictions by request id, model, time range or flag"
 DESCRIPTION = """\
@@ -68,34 +66,9 @@ def parse_time(value: str) -> datetime:
     if m:
         return datetime.now(UTC) - timedelta(**{_UNITS[m.group(2)]: float(m.group(1))})
     try:
-        t = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        return timestamps.parse(value)
     except ValueError as e:
         raise argparse.ArgumentTypeError(f"not a time: {value!r} (use ISO-8601 or e.g. 15m, 2h, 7d)") from e
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
-
-
-class AuditStore(Protocol):
-    """What audit reads: ``SQLiteSink`` and ``SearchAuditStore``."""
-
-    def query(self, q: RecordQuery) -> list[InferenceRecord]: ...
-
-    def results_for(self, request_ids: Sequence[str]) -> list[ResultRecord]: ...
-
-    def close(self) -> None: ...
-
-
-def open_store(uri: str) -> AuditStore:
-    parsed = SinkURI.parse(uri)
-    if parsed.scheme in ("elasticsearch", "opensearch"):
-        from inferwatch.sinks.search_audit import SearchAuditStore
-
-        return SearchAuditStore(parsed)
-    if parsed.scheme != "sqlite":
-        raise ConfigError(f"audit searches sqlite://, elasticsearch:// or opensearch:// stores, got {uri!r}")
-    path = path_from_uri(parsed)
-    if not path.exists():
-        raise ConfigError(f"no store at {path}: run the logger (or 'inferwatch demo') first, or pass --store")
-    return SQLiteSink(path)
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
@@ -108,7 +81,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         store.close()
     if args.json:
         for r in records:
-            out.write(orjson.dumps(r.to_dict()).decode() + "\n")
+            out.write(r.to_json().decode() + "\n")
         for res in results:
             out.write(res.to_json().decode() + "\n")
         return 0
@@ -134,14 +107,14 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
 def _result_line(res: ResultRecord) -> str:
     item = f"[{res.item}] " if res.item is not None else ""
     data = res.body.get("data", res.body)
-    return f"    {item}{res.kind} by {res.source or '-'} at {res.to_dict()['created_at']}: {_short(data)}"
+    return f"    {item}{res.kind} by {res.source or '-'} at {timestamps.iso(res.created_at)}: {_short(data)}"
 
 
 def _line(r: InferenceRecord) -> str:
     latency = f"{r.latency_ms:.1f}ms" if r.latency_ms is not None else "-"
     flags = ",".join(r.flags) or "-"
     return (
-        f"{r.to_dict()['received_at']}  {r.id}  model={r.model_name or '-'}  {r.method or r.source} "
+        f"{timestamps.iso(r.received_at)}  {r.id}  model={r.model_name or '-'}  {r.method or r.source} "
         f"{r.path or ''}  status={r.status_code or '-'}  {latency}  "
         f"instances={len(r.instances)}  flags={flags}"
     )

@@ -13,10 +13,9 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
+from inferwatch import jsonenc, timestamps
 from inferwatch.protocols import Decoded, decode_body, model_from_path
-from inferwatch.records import Flag, InferenceRecord, PayloadRecord, utc_from_timestamp
+from inferwatch.records import Flag, InferenceRecord, PayloadRecord
 from inferwatch.redact import Redactor
 
 
@@ -78,8 +77,8 @@ class RecordBuilder:
     def build(self, ex: Exchange) -> InferenceRecord:
         rec = InferenceRecord(
             id=ex.request_id,
-            received_at=utc_from_timestamp(ex.received_at),
-            responded_at=utc_from_timestamp(ex.responded_at) if ex.responded_at else None,
+            received_at=timestamps.from_epoch(ex.received_at),
+            responded_at=timestamps.from_epoch(ex.responded_at) if ex.responded_at else None,
             latency_ms=(ex.responded_at - ex.received_at) * 1000.0 if ex.responded_at else None,
             model_name=ex.model_name,
             model_version=ex.model_version,
@@ -128,7 +127,7 @@ class RecordBuilder:
             if masked is not None:
                 redacted = True
                 rec.flag(Flag.REDACTED)
-                raw = orjson.dumps(masked, default=_jsonable, option=orjson.OPT_SERIALIZE_NUMPY)
+                raw = jsonenc.dumps(masked)  # a binary V2 BYTES tensor's raw elements as base64
                 hint = decoded.protocol if decoded.payload is not None else ex.protocol
                 decoded = decode_body(raw, kind=kind, protocol=hint, path=ex.path, content_type=body.content_type)
         out.raw, out.raw_encoding = _text(raw)
@@ -170,13 +169,6 @@ def _rows(d: Decoded | None) -> list[dict[str, Any]]:
         return d.payload.rows()
     except Exception:  # a payload whose tensors disagree on the batch size keeps its decoded form only
         return []
-
-
-def _jsonable(value: Any) -> str:
-    """What orjson cannot write by itself in a redacted document: the raw elements of a binary V2 BYTES tensor."""
-    if isinstance(value, bytes | bytearray | memoryview):
-        return base64.b64encode(bytes(value)).decode("ascii")
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def _decompress(raw: bytes, encoding: str | None) -> bytes:

@@ -7,11 +7,13 @@ store, Kafka and the search engines all carry, so a record read back from any of
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 import orjson
+
+from inferwatch import jsonenc, timestamps
 
 
 class Flag(StrEnum):
@@ -85,7 +87,7 @@ class InferenceRecord:
 
         orjson serialises the dataclasses directly: ~15 µs for a small record, where a deep copy through
         ``dataclasses.asdict`` took ~10x longer."""
-        return orjson.dumps(self, default=json_default, option=orjson.OPT_PASSTHROUGH_DATETIME)
+        return jsonenc.dumps(self)
 
     def to_dict(self) -> dict[str, Any]:
         """A fresh JSON-able dict of the record (the parsed ``to_json``)."""
@@ -95,35 +97,12 @@ class InferenceRecord:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> InferenceRecord:
         data = {k: v for k, v in d.items() if k in _RECORD_FIELDS}
-        data["received_at"] = parse_time(d["received_at"])
-        data["responded_at"] = parse_time(d["responded_at"]) if d.get("responded_at") else None
+        data["received_at"] = timestamps.parse(d["received_at"])
+        data["responded_at"] = timestamps.parse(d["responded_at"]) if d.get("responded_at") else None
         for side in ("request", "response"):
             if isinstance(d.get(side), dict):
                 data[side] = PayloadRecord.from_dict(d[side])
         return cls(**data)
-
-
-def utc_from_timestamp(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, tz=UTC)
-
-
-def json_default(value: Any) -> str:
-    """orjson ``default`` of every record type: datetimes as ISO-8601 UTC, anything else refused."""
-    if isinstance(value, datetime):
-        return _iso(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def _iso(t: datetime) -> str:
-    return t.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-def parse_time(v: str | datetime) -> datetime:
-    """A record timestamp back from its JSON form (or as given when already a ``datetime``)."""
-    if isinstance(v, datetime):
-        return v
-    t = datetime.fromisoformat(v.replace("Z", "+00:00"))
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 _PAYLOAD_FIELDS = set(PayloadRecord.__dataclass_fields__)

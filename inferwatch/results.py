@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from inferwatch import ids
+from inferwatch import ids, jsonenc, timestamps
 from inferwatch.errors import CodecError
 from inferwatch.protocols import headers as h
 from inferwatch.protocols.cloudevents import CloudEvent, inference_info
-from inferwatch.records import InferenceRecord, json_default, parse_time, utc_from_timestamp
+from inferwatch.records import InferenceRecord
 
 if TYPE_CHECKING:
     from inferwatch.capture import Exchange
@@ -102,7 +102,7 @@ class ResultRecord:
         return self.request_id or self.id
 
     def to_json(self) -> bytes:
-        return orjson.dumps(self, default=json_default, option=_OPTS)
+        return jsonenc.dumps(self)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = orjson.loads(self.to_json())
@@ -111,14 +111,14 @@ class ResultRecord:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ResultRecord:
         data = {k: v for k, v in d.items() if k in _FIELDS}
-        data["created_at"] = parse_time(d["created_at"]) if d.get("created_at") else datetime.now(UTC)
+        data["created_at"] = timestamps.parse(d["created_at"]) if d.get("created_at") else datetime.now(UTC)
         data["record_type"] = RESULT
         return cls(**data)
 
     def stamped_body(self) -> dict[str, Any]:
         """``body`` plus ``created_at`` and ``source``: what is merged into a document or stored as a row."""
         out = dict(self.body)
-        out["created_at"] = self.to_dict()["created_at"]
+        out["created_at"] = timestamps.iso(self.created_at)
         if self.source:
             out["source"] = self.source
         return out
@@ -135,8 +135,7 @@ def result_id(kind: str, request_id: str, item: int | None = None) -> str:
 
 def drift_id(model: str | None, window_end: datetime) -> str:
     """``drift/<model>/<window end>``: one result per closed window of one detector."""
-    stamp = window_end.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
-    return f"drift/{model or 'default'}/{stamp}"
+    return f"drift/{model or 'default'}/{timestamps.compact(window_end)}"
 
 
 def decode_record(d: dict[str, Any]) -> Record:
@@ -224,7 +223,6 @@ def origin_from_event(event: CloudEvent, protocol: str | None = None) -> Origin:
 
 
 _FIELDS = set(ResultRecord.__dataclass_fields__)
-_OPTS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 
 EVENT_RESULT_KINDS = frozenset({ResultKind.OUTLIER.value, ResultKind.DRIFT.value})
@@ -250,7 +248,7 @@ def results_from_event(ex: Exchange) -> list[ResultRecord] | None:
     if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
         return None
     envelope: dict[str, Any] = {
-        "created_at": utc_from_timestamp(ex.received_at),
+        "created_at": timestamps.from_epoch(ex.received_at),
         "model_name": ex.model_name,
         "deployment": ex.deployment,
         "namespace": ex.namespace,

@@ -8,8 +8,8 @@ Two spools under ``<spool_dir>/<sink>/``, replayed ``retry`` first, then ``overf
   kept failing after its retries. They are older than anything in ``overflow``; the lane is empty
   whenever it is written (see ``SinkWorker``), so order is preserved.
 
-Records are stored as orjson of ``to_dict()`` (``InferenceRecord`` or ``ResultRecord``, told apart by
-``record_type`` on decode); the two lanes share one ``max_bytes``.
+Records are stored as their ``to_json()`` (``inferwatch.jsonenc``; ``InferenceRecord`` or ``ResultRecord``, told
+apart by ``record_type`` on decode); the two lanes share one ``max_bytes``.
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ from inferwatch.results import Record
 from inferwatch.results import decode_record as _decode
 
 Lane = Literal["retry", "overflow"]
-_JSON_OPTS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 
 def encode_record(record: Record) -> bytes:
-    return orjson.dumps(record.to_dict(), option=_JSON_OPTS, default=str)
+    """A spool frame's payload: the record's JSON, as every sink stores it."""
+    return record.to_json()
 
 
 def decode_record(payload: bytes) -> Record:

@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from inferwatch import jsonenc
 from inferwatch.capture import Body, Exchange
 
 _LEN = struct.Struct("<I")
@@ -27,7 +28,7 @@ def encode_exchange(ex: Exchange) -> bytes:
             continue
         meta[side] = {k: getattr(body, k) for k in _BODY} | {"len": len(body.raw)}
         raws.append(body.raw)
-    head = orjson.dumps(meta, option=orjson.OPT_NON_STR_KEYS, default=str)
+    head = jsonenc.dumps(meta)
     return b"".join((_LEN.pack(len(head)), head, *raws))
 
 

@@ -11,7 +11,6 @@ from typing import Any, TextIO
 import aiohttp
 import orjson
 
-from inferwatch.audit import open_store
 from inferwatch.demo.detectors import DRIFT_WINDOW, DemoDetectors, start_detectors
 from inferwatch.demo.explainer import DemoExplainer, start_explainer
 from inferwatch.demo.model_server import write_iris_reference
@@ -22,7 +21,7 @@ from inferwatch.logger.settings import LoggerSettings
 from inferwatch.records import InferenceRecord
 from inferwatch.serve import run as serve
 from inferwatch.settings import common
-from inferwatch.sinks.sqlite import RecordQuery
+from inferwatch.stores import RecordQuery, open_store
 
 HELP = "one-command tour: an iris model behind the request logger, on the embedded store"
 DESCRIPTION = """\

@@ -25,8 +25,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import orjson
-
+from inferwatch import jsonenc, timestamps
 from inferwatch.errors import ConfigError, SinkError
 from inferwatch.protocols.cloudevents import CloudEvent, EventType, to_binary_http
 from inferwatch.records import InferenceRecord, PayloadRecord
@@ -157,9 +156,9 @@ def _result_event(r: ResultRecord) -> CloudEvent:
         source=r.source or "io.inferwatch",
         type=EVENT_TYPES.get(r.kind, f"io.inferwatch.{r.kind}"),
         datacontenttype="application/json",
-        time=r.to_dict()["created_at"],
+        time=timestamps.iso(r.created_at),
         extensions={k: v for k, v in ext.items() if v},
-        data=orjson.dumps(r.body, option=orjson.OPT_SERIALIZE_NUMPY),
+        data=jsonenc.dumps(r.body),
     )
 
 

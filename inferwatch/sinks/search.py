@@ -33,8 +33,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
+from inferwatch import jsonenc
 from inferwatch.errors import ConfigError, SinkError
 from inferwatch.results import Record, ResultRecord
 from inferwatch.sinks.base import Sink, SinkHealth, SinkURI
@@ -145,6 +144,12 @@ def _es_connect(cfg: SearchSinkConfig) -> Any:
     from elasticsearch import Elasticsearch
     from elasticsearch.serializer import OrjsonSerializer
 
+    class Serializer(OrjsonSerializer):
+        """The client's orjson serializer writing ``inferwatch.jsonenc`` (one JSON encoding for every document)."""
+
+        def json_dumps(self, data: Any) -> bytes:
+            return jsonenc.dumps(data)
+
     kw: dict[str, Any] = {"request_timeout": cfg.request_timeout, "max_retries": 2, "retry_on_timeout": True}
     if cfg.username:
         kw["basic_auth"] = (cfg.username, cfg.password or "")
@@ -153,7 +158,7 @@ def _es_connect(cfg: SearchSinkConfig) -> Any:
     if cfg.scheme == "https":
         kw.update(verify_certs=cfg.verify_certs, ca_certs=cfg.ca_certs)
         kw.update(client_cert=cfg.client_cert, client_key=cfg.client_key)
-    return Elasticsearch(cfg.urls, serializer=OrjsonSerializer(), **kw)
+    return Elasticsearch(cfg.urls, serializer=Serializer(), **kw)
 
 
 def _es_bulk() -> Callable[..., Iterable[tuple[bool, dict[str, Any]]]]:
@@ -183,13 +188,13 @@ def _os_connect(cfg: SearchSinkConfig) -> Any:
     from opensearchpy import OpenSearch
     from opensearchpy.serializer import JSONSerializer
 
-    class OrjsonSerializer(JSONSerializer):
-        """The stock serializer with orjson's speed (bulk bodies are mostly serialisation)."""
+    class Serializer(JSONSerializer):
+        """The stock serializer writing ``inferwatch.jsonenc`` (orjson: bulk bodies are mostly serialisation)."""
 
         def dumps(self, data: Any) -> Any:
             if isinstance(data, str | bytes):
                 return data
-            return orjson.dumps(data, default=self.default).decode()
+            return jsonenc.dumps(data).decode()
 
     if cfg.api_key:
         raise ConfigError("opensearch:// has no api_key authentication; use username and password")
@@ -199,7 +204,7 @@ def _os_connect(cfg: SearchSinkConfig) -> Any:
     if cfg.scheme == "https":
         kw.update(use_ssl=True, verify_certs=cfg.verify_certs, ca_certs=cfg.ca_certs)
         kw.update(client_cert=cfg.client_cert, client_key=cfg.client_key)
-    return OpenSearch(hosts=cfg.urls, serializer=OrjsonSerializer(), **kw)
+    return OpenSearch(hosts=cfg.urls, serializer=Serializer(), **kw)
 
 
 def _os_bulk() -> Callable[..., Iterable[tuple[bool, dict[str, Any]]]]:
@@ -238,6 +243,26 @@ ENGINES: dict[str, Engine] = {
 }
 
 
+def connect(config: SearchSinkConfig) -> tuple[Engine, Any]:
+    """The engine entry of ``config`` and a client for it: the one place a search client is built (the sink writes
+    through it, ``inferwatch.stores.search`` reads). ``ConfigError`` for an unknown engine or a missing client."""
+    engine = ENGINES.get(config.engine)
+    if engine is None:
+        raise ConfigError(f"unknown search engine {config.engine!r}; use one of {', '.join(ENGINES)}")
+    try:
+        return engine, engine.connect(config)
+    except ImportError as e:
+        raise ConfigError(
+            f"{config.engine}:// needs its client ({e.name}): pip install 'inferwatch[{config.engine}]'"
+        ) from e
+
+
+def index_pattern(indices: NameTemplate) -> str:
+    """The pattern of every index a name template renders to (its literal prefix + ``*``): what the index
+    template covers and what readers search."""
+    return indices.literal_prefix + "*"
+
+
 # --- the sink ------------------------------------------------------------------------------------------
 
 
@@ -245,15 +270,11 @@ class SearchSink:
     """Bulk-indexes records into Elasticsearch or OpenSearch (see module doc)."""
 
     def __init__(self, config: SearchSinkConfig, name: str | None = None) -> None:
-        engine = ENGINES.get(config.engine)
-        if engine is None:
-            raise ConfigError(f"unknown search engine {config.engine!r}; use one of {', '.join(ENGINES)}")
         self.name = name or config.engine
         self.config = config
-        self.engine = engine
         self.indices: NameTemplate = index_template(config.index)
         prefix = self.indices.literal_prefix
-        self.index_pattern = prefix + "*"
+        self.index_pattern = index_pattern(self.indices)
         self.template_name = config.template_name or "inferwatch-" + (clean_index(prefix) or "records")
         self.drift_indices: NameTemplate = index_template(config.drift_index)
         drift_prefix = self.drift_indices.literal_prefix
@@ -262,16 +283,11 @@ class SearchSink:
                 f"{config.engine}:// drift_index {config.drift_index!r} and index {config.index!r} need distinct "
                 "literal prefixes (each has its own index template)"
             )
-        self.drift_pattern = drift_prefix + "*"
+        self.drift_pattern = index_pattern(self.drift_indices)
         self.drift_template_name = "inferwatch-" + clean_index(drift_prefix)
-        try:
-            self.client: Any = engine.connect(config)
-            self._errors = engine.errors()
-            self._bulk = engine.streaming_bulk()
-        except ImportError as e:
-            raise ConfigError(
-                f"{config.engine}:// sink needs its client ({e.name}): pip install 'inferwatch[{config.engine}]'"
-            ) from e
+        self.engine, self.client = connect(config)
+        self._errors = self.engine.errors()
+        self._bulk = self.engine.streaming_bulk()
         self._template_lock = threading.Lock()
         self._template_ready = False
         self._drift_template_ready = False

@@ -24,22 +24,34 @@ named by their kind (``outlier``, ``adversarial``, ``drift`` for online detector
 ``{data, meta}`` plus ``created_at`` and ``source``. Only a few keys of them are mapped
 (``outlier.data.is_outlier``, ``explanation.meta.name``... see ``RESULT_FIELDS``); the rest is kept in
 ``_source`` only, so detector outputs and explanations cannot explode the mapping either. ``result_upsert``
-is the document a result creates when it arrives before its record (envelope + the result). Results with no
-request (drift windows) are documents of their own in a drift index (``drift_template_body``).
+is the document a result creates when it arrives before its record (envelope + the result, no ``received_at``).
+Results with no request (drift windows) are documents of their own in a drift index (``drift_template_body``).
+
+**Reading back** (``inferwatch.stores.search``): ``record_from_documents`` groups a request's documents into the
+``InferenceRecord`` they were written from, ``results_from_document`` turns the results merged into a document
+back into ``ResultRecord``\\ s: the inverse of ``documents`` and ``result_fields``, declared next to them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
+from inferwatch import timestamps
 from inferwatch.records import InferenceRecord
-from inferwatch.results import ResultRecord
+from inferwatch.results import ResultKind, ResultRecord, result_id
 from inferwatch.sinks.naming import serving_engine
 
 BODIES = ("all", "first", "none")
 _BODY_FIELDS = ("raw", "decoded")
 _INSTANCES = "instances"
+_SIDES = ("request", "response")
+ELEMENTS = "elements"
+"""Key of a side's per-instance row (``request.elements``, Seldon's name)."""
+_RESULT_KINDS = tuple(k.value for k in ResultKind)
+RECORD_FIELD = "received_at"
+"""Carried by every document a record wrote; a result's upsert document (its record not indexed yet) has none."""
 MAX_FLAT_CHARS = 8191
 """Longest string kept in a flattened field: 8191 characters are at most 32764 UTF-8 bytes."""
 
@@ -88,6 +100,7 @@ _ENVELOPE: dict[str, Any] = {
 _SCORE = {"type": "float", "ignore_malformed": True}
 _FLAG = {"type": "integer", "ignore_malformed": True}
 _STAMP: dict[str, Any] = {"created_at": {"type": "date"}, "source": KEYWORD}
+"""What ``ResultRecord.stamped_body`` adds to a result's body."""
 _META = {"properties": {"name": KEYWORD, "detector_type": KEYWORD, "version": KEYWORD}}
 
 
@@ -171,7 +184,7 @@ def result_upsert(result: ResultRecord) -> dict[str, Any]:
     """The document a result creates when its request's record is not indexed yet: the envelope the record
     would give (so the document is found by id, time and model meanwhile) plus the result. The record's own
     write later merges over the envelope and keeps the result."""
-    created = result.to_dict()["created_at"]
+    created = timestamps.iso(result.created_at)
     doc: dict[str, Any] = {
         "id": result.request_id,
         "RequestId": result.request_id,
@@ -193,10 +206,10 @@ def result_upsert(result: ResultRecord) -> dict[str, Any]:
 
 def result_document(result: ResultRecord) -> dict[str, Any]:
     """A document of the drift index (a result with no request): envelope, kind and the result."""
-    d = result.to_dict()
+    created = timestamps.iso(result.created_at)
     doc = {
-        "@timestamp": d["created_at"],
-        "created_at": d["created_at"],
+        "@timestamp": created,
+        "created_at": created,
         "id": result.id,
         "kind": result.kind,
         "source": result.source,
@@ -212,7 +225,7 @@ def documents(record: InferenceRecord, bodies: str = "first") -> Iterator[tuple[
     """``(_id, _source)`` for each document of ``record`` (see module doc)."""
     base = record.to_dict()
     rows: list[dict[str, Any]] = base.pop(_INSTANCES) or []
-    sides = {s: base.pop(s) for s in ("request", "response")}
+    sides = {s: base.pop(s) for s in _SIDES}
     base.update(_seldon_fields(record, base))
     base["tags"] = clip(base.get("tags"))
     n = len(rows)
@@ -233,7 +246,7 @@ def _side(payload: dict[str, Any] | None, elements: Any, keep_bodies: bool) -> d
         for k in _BODY_FIELDS:
             out.pop(k, None)
     if elements is not None:
-        out["elements"] = clip(elements)
+        out[ELEMENTS] = clip(elements)
     return out
 
 
@@ -259,3 +272,52 @@ def _seldon_fields(record: InferenceRecord, base: dict[str, Any]) -> dict[str, A
         "Ce-Endpoint": record.endpoint,
     }
     return {k: v for k, v in fields.items() if v is not None}
+
+
+# --- reading documents back -----------------------------------------------------------------------------------
+
+
+def record_from_documents(docs: Sequence[dict[str, Any]]) -> InferenceRecord:
+    """The record ``documents`` wrote as ``docs`` (every document of one request id that has ``RECORD_FIELD``, any
+    order): envelope and side metadata of the first instance's document, bodies where that one kept them, and one
+    instance per document that carries ``elements`` (strings as ``clip`` stored them)."""
+    docs = sorted(docs, key=lambda d: d.get("item") or 0)
+    first = dict(docs[0])
+    for side in _SIDES:
+        payload = first.get(side)
+        first[side] = {k: v for k, v in payload.items() if k != ELEMENTS} if isinstance(payload, dict) else None
+    rows = [{side: (d.get(side) or {}).get(ELEMENTS) for side in _SIDES} for d in docs]
+    first[_INSTANCES] = [row for row in rows if any(v is not None for v in row.values())]
+    return InferenceRecord.from_dict(first)
+
+
+def results_from_document(doc: dict[str, Any]) -> list[ResultRecord]:
+    """The results merged into a request's document (``result_fields``, ``result_upsert``), one per kind, with
+    the ids, item and envelope they were written with."""
+    rid, item, items = doc.get("id"), doc.get("item"), doc.get("items")
+    if not isinstance(rid, str):
+        return []
+    item = item if isinstance(items, int) and items > 1 else None
+    out = []
+    for kind in _RESULT_KINDS:
+        stamped = doc.get(kind)
+        if not isinstance(stamped, dict):
+            continue
+        created = stamped.get("created_at")
+        out.append(
+            ResultRecord(
+                result_id(kind, rid, item),
+                kind,
+                {k: v for k, v in stamped.items() if k not in _STAMP},
+                rid,
+                item,
+                items,
+                timestamps.parse(created) if isinstance(created, str) else datetime.now(UTC),
+                model_name=doc.get("model_name"),
+                deployment=doc.get("deployment"),
+                namespace=doc.get("namespace"),
+                endpoint=doc.get("endpoint"),
+                source=stamped.get("source"),
+            )
+        )
+    return out

@@ -2,8 +2,9 @@
 
 URI: ``sqlite:///absolute/path.db`` or ``sqlite://relative/path.db``. One row per request id; writing the
 same id again replaces the row, so retries and replays never duplicate. Detector and explainer results
-(``ResultRecord``) go to a ``results`` table, one row per result id (upserted the same way), looked up by the
-request id they belong to (``results_for``).
+(``ResultRecord``) go to a ``results`` table, one row per result id (upserted the same way), keyed by the
+request id they belong to. This module writes; ``inferwatch.stores.sqlite`` reads the same file (``SCHEMA``,
+``connect``: the tables are declared here once).
 """
 
 from __future__ import annotations
@@ -11,19 +12,16 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import orjson
-
+from inferwatch import timestamps
 from inferwatch.errors import ConfigError, SinkError
 from inferwatch.records import InferenceRecord
 from inferwatch.results import Record, ResultRecord
 from inferwatch.sinks.base import Sink, SinkHealth, SinkURI
 
-_SCHEMA = """
+SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
     id TEXT PRIMARY KEY,
     received_at TEXT NOT NULL,
@@ -48,43 +46,36 @@ CREATE TABLE IF NOT EXISTS results (
 CREATE INDEX IF NOT EXISTS results_request ON results (request_id);
 CREATE INDEX IF NOT EXISTS results_created ON results (kind, created_at);
 """
-
-
-OUTLIER_FLAG = "outlier"
-"""``RecordQuery.flag`` that selects records a detector flagged (from the results, not the record's flags)."""
-
-
-@dataclass(frozen=True)
-class RecordQuery:
-    """Filters of an audit search; every field is optional."""
-
-    request_id: str | None = None
-    model: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-    flag: str | None = None
-    limit: int = 100
+"""The tables (``records``: one row per request id, ``doc`` = the record's JSON; ``results``: one row per result id)."""
 
 
 def path_from_uri(uri: SinkURI) -> Path:
+    """The database file a ``sqlite://`` URI names."""
     raw = uri.netloc + uri.path if uri.netloc else uri.path
     if not raw:
         raise ConfigError(f"sqlite URI needs a file path, e.g. sqlite:///tmp/inferwatch.db (got {uri.uri!r})")
     return Path(raw)
 
 
+def connect(path: Path) -> sqlite3.Connection:
+    """A connection to the database at ``path`` (created with ``SCHEMA`` if missing, WAL journal), usable from any
+    thread: callers serialise its use with a lock of their own."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(str(path), check_same_thread=False, timeout=30.0)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.executescript(SCHEMA)
+    return db
+
+
 class SQLiteSink:
-    """Sink and audit source backed by a local SQLite file."""
+    """Sink writing records and results to a local SQLite file (read back by ``inferwatch.stores.sqlite``)."""
 
     def __init__(self, path: Path, name: str = "sqlite") -> None:
         self.name = name
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=30.0)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        self._db = connect(path)
 
     @classmethod
     def from_uri(cls, uri: SinkURI) -> SQLiteSink:
@@ -94,7 +85,7 @@ class SQLiteSink:
         rows = [
             (
                 r.id,
-                _iso(r.received_at),
+                timestamps.iso(r.received_at),
                 r.model_name,
                 r.deployment,
                 r.namespace,
@@ -106,7 +97,7 @@ class SQLiteSink:
             if isinstance(r, InferenceRecord)
         ]
         results = [
-            (r.id, r.kind, r.request_id, r.item, _iso(r.created_at), r.model_name, r.to_json())
+            (r.id, r.kind, r.request_id, r.item, timestamps.iso(r.created_at), r.model_name, r.to_json())
             for r in records
             if isinstance(r, ResultRecord)
         ]
@@ -118,63 +109,6 @@ class SQLiteSink:
                     self._db.executemany("INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?)", results)
         except sqlite3.Error as e:
             raise SinkError(f"sqlite store {self.path}: {e}", retriable=True) from e
-
-    def query(self, q: RecordQuery) -> list[InferenceRecord]:
-        """Records matching ``q``, newest first."""
-        where: list[str] = []
-        args: list[str | int] = []
-        if q.request_id:
-            where.append("(id = ? OR id LIKE ?)")
-            args += [q.request_id, q.request_id + "%"]
-        if q.model:
-            where.append("model_name = ?")
-            args.append(q.model)
-        if q.since:
-            where.append("received_at >= ?")
-            args.append(_iso(q.since))
-        if q.until:
-            where.append("received_at < ?")
-            args.append(_iso(q.until))
-        if q.flag == OUTLIER_FLAG:  # a detector's result says so (single instance: a one-element list)
-            where.append(
-                "id IN (SELECT request_id FROM results WHERE kind = 'outlier' AND ("
-                "json_extract(doc, '$.body.data.is_outlier') = 1 "
-                "OR json_extract(doc, '$.body.data.is_outlier[0]') = 1))"
-            )
-        elif q.flag:
-            where.append("(',' || flags || ',') LIKE ?")
-            args.append(f"%,{q.flag},%")
-        sql = "SELECT doc FROM records"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY received_at DESC LIMIT ?"
-        args.append(q.limit)
-        with self._lock:
-            rows = self._db.execute(sql, args).fetchall()
-        return [InferenceRecord.from_dict(orjson.loads(doc)) for (doc,) in rows]
-
-    def results_for(self, request_ids: Sequence[str]) -> list[ResultRecord]:
-        """Results attached to any of ``request_ids``, oldest first (by item, then time)."""
-        if not request_ids:
-            return []
-        marks = ",".join("?" * len(request_ids))
-        sql = f"SELECT doc FROM results WHERE request_id IN ({marks}) ORDER BY request_id, item, created_at"
-        with self._lock:
-            rows = self._db.execute(sql, list(request_ids)).fetchall()
-        return [ResultRecord.from_dict(orjson.loads(doc)) for (doc,) in rows]
-
-    def results(self, kind: str | None = None, limit: int = 100) -> list[ResultRecord]:
-        """The newest results (of one ``kind``, e.g. ``drift``), newest first."""
-        sql = "SELECT doc FROM results" + (" WHERE kind = ?" if kind else "") + " ORDER BY created_at DESC LIMIT ?"
-        args: list[str | int] = [kind, limit] if kind else [limit]
-        with self._lock:
-            rows = self._db.execute(sql, args).fetchall()
-        return [ResultRecord.from_dict(orjson.loads(doc)) for (doc,) in rows]
-
-    def count(self) -> int:
-        with self._lock:
-            (n,) = self._db.execute("SELECT COUNT(*) FROM records").fetchone()
-        return int(n)
 
     def flush(self) -> None:
         """Every ``write`` commits; nothing is buffered."""
@@ -190,11 +124,6 @@ class SQLiteSink:
         except sqlite3.Error as e:
             return SinkHealth(False, str(e))
         return SinkHealth(True, str(self.path))
-
-
-def _iso(t: datetime) -> str:
-    """The timestamp form records use in JSON, so text comparison orders by time."""
-    return t.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 if TYPE_CHECKING:  # mypy fails here if SQLiteSink drifts from the Sink protocol

@@ -23,7 +23,7 @@ from inferwatch.detectors.results import DetectorResults
 from inferwatch.records import InferenceRecord
 from inferwatch.sinks import open_sink
 from inferwatch.sinks.search import SearchSink
-from inferwatch.sinks.sqlite import SQLiteSink
+from inferwatch.stores.sqlite import SQLiteStore
 
 MakeCore = Callable[..., DetectorCore]
 NAMES = {"results_namespace": "prod", "results_deployment": "iris", "results_endpoint": "default"}
@@ -159,7 +159,7 @@ def test_kafka_consumer_path_publishes_for_the_record_it_read(
     record = logged("k-7", [list(map(float, iris_x[3])), OUTLYING])
     assert consumer.process(record.to_json()) is not None
     publisher.close()
-    db = SQLiteSink(tmp_path / "results.db")
+    db = SQLiteStore(tmp_path / "results.db")
     got = db.results_for(["k-7"])
     db.close()
     assert [(r.id, r.item, r.body["data"]["is_outlier"], r.namespace) for r in got] == [

@@ -3,6 +3,8 @@ look-ups of logged responses in the embedded store, and every bad input."""
 
 from __future__ import annotations
 
+import socket
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -228,6 +230,21 @@ def test_unknown_request_id_is_404_naming_the_store(store_client: tuple[TestClie
     assert "'nope' not found" in r.json()["error"]["message"] and str(store) in r.json()["error"]["message"]
     r = client.post("/send-feedback", json=feedback(None, [[1]]))
     assert r.status_code == 400 and "no request id" in r.json()["error"]["message"]
+
+
+def test_a_store_that_cannot_be_read_is_503(store_client: tuple[TestClient, Path], ks_core: DetectorCore) -> None:
+    client, store = store_client
+    with sqlite3.connect(store) as db:  # the embedded store, broken under the detector
+        db.execute("DROP TABLE records")
+    r = client.post("/send-feedback", json=feedback(None, [[1]]), headers={"x-request-id": "req-a"})
+    assert r.status_code == 503 and "no such table" in r.json()["error"]["message"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        uri = f"elasticsearch://127.0.0.1:{s.getsockname()[1]}?request_timeout=1"  # a node that is not there
+    with TestClient(create_app(ks_core.settings.model_copy(update={"feedback_store": uri}), ks_core)) as down:
+        r = down.post("/send-feedback", json=feedback(None, [[1]]), headers={"x-request-id": "req-a"})
+    assert r.status_code == 503
+    assert r.json()["error"]["type"] == "InferwatchError" and ": search failed: " in r.json()["error"]["message"]
 
 
 def test_no_response_and_no_store_is_400(client: TestClient) -> None:

@@ -14,12 +14,13 @@ from inferwatch.logger.app import create_app, create_logger_admin_app
 from inferwatch.logger.service import LoggerService
 from inferwatch.logger.settings import LoggerSettings
 from inferwatch.records import InferenceRecord
-from inferwatch.sinks.sqlite import RecordQuery, SQLiteSink
+from inferwatch.stores import RecordQuery
+from inferwatch.stores.sqlite import SQLiteStore
 from tests.servers import serving
 
 
 class Running:
-    def __init__(self, url: str, service: LoggerService, store: SQLiteSink) -> None:
+    def __init__(self, url: str, service: LoggerService, store: SQLiteStore) -> None:
         self.url = url
         self.service = service
         self.store = store
@@ -54,7 +55,7 @@ def run_logger(tmp_path: Path) -> LoggerFactory:
         settings = LoggerSettings(metrics_port=0, **kw)
         service = LoggerService(settings)
         service.start()
-        store = SQLiteSink(db)
+        store = SQLiteStore(db)
         try:
             with serving(create_app(service)) as url:
                 yield Running(url, service, store)

@@ -17,6 +17,7 @@ from inferwatch.logger.service import LoggerService
 from inferwatch.logger.settings import LoggerSettings
 from inferwatch.records import InferenceRecord
 from inferwatch.sinks.sqlite import SQLiteSink
+from inferwatch.stores.sqlite import SQLiteStore
 
 N = 50_000
 EVENT = json.loads(
@@ -78,7 +79,7 @@ def test_50k_requests_into_a_slow_sink_stay_bounded_and_losses_are_counted(tmp_p
     reg = service.registry
     dropped = _dropped(reg)
     left = reg.get_sample_value("inferwatch_spool_records", {"sink": "sqlite"}) or 0
-    check = SQLiteSink(tmp_path / "slow.db")
+    check = SQLiteStore(tmp_path / "slow.db")
     stored = check.count()
     check.close()
     assert max_depth <= 2 * settings.queue_size + settings.batch_size

@@ -15,7 +15,8 @@ import pytest
 
 from inferwatch.demo.model_server import create_model_app, train_iris
 from inferwatch.logger.settings import LoggerSettings
-from inferwatch.sinks.sqlite import RecordQuery, SQLiteSink
+from inferwatch.stores import RecordQuery
+from inferwatch.stores.sqlite import SQLiteStore
 from tests.cli_help import assert_help_matches_settings, help_entries, help_text
 from tests.servers import free_port, serving
 
@@ -109,7 +110,7 @@ def test_sigterm_delivers_every_accepted_record(tmp_path: Path, iris_url: str) -
         code = proc.wait(60)
         log.close()
     assert code == 0, (tmp_path / "logger.log").read_text()
-    store = SQLiteSink(db)
+    store = SQLiteStore(db)
     stored = {r.id for r in store.query(RecordQuery(limit=1000))}
     store.close()
     assert stored == set(ids)

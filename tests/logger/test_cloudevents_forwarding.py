@@ -14,7 +14,8 @@ from inferwatch.logger.app import create_app
 from inferwatch.logger.service import LoggerService
 from inferwatch.logger.settings import LoggerSettings
 from inferwatch.sinks import open_sink
-from inferwatch.sinks.sqlite import RecordQuery, SQLiteSink
+from inferwatch.stores import RecordQuery
+from inferwatch.stores.sqlite import SQLiteStore
 from tests.servers import free_port, serving
 
 SELDON = {"data": {"names": ["a", "b"], "ndarray": [[1.0, 2.0], [3.0, 4.0]]}}
@@ -44,7 +45,7 @@ def test_forwarded_events_are_paired_by_a_seldon_compatible_receiver(tmp_path: P
             found: list = []
             while not found and time.monotonic() < deadline:
                 time.sleep(0.05)
-                store = SQLiteSink(db)
+                store = SQLiteStore(db)
                 found = store.query(RecordQuery(request_id=rid))
                 store.close()
     finally:

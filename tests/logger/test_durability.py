@@ -17,7 +17,8 @@ import httpx
 import pytest
 
 from inferwatch.demo.model_server import create_model_app, train_iris
-from inferwatch.sinks.sqlite import RecordQuery, SQLiteSink
+from inferwatch.stores import RecordQuery
+from inferwatch.stores.sqlite import SQLiteStore
 from tests.logger.processes import CLI, LoggerProcess
 from tests.servers import free_port, serving
 
@@ -33,7 +34,7 @@ def Logger(tmp: Path, upstream: str, db: Path, *extra: str) -> LoggerProcess:
 
 
 def _stored(db: Path) -> list[str]:
-    store = SQLiteSink(db)
+    store = SQLiteStore(db)
     try:
         return [r.id for r in store.query(RecordQuery(limit=100_000))]
     finally:

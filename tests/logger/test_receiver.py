@@ -10,7 +10,8 @@ from typing import Any
 import httpx
 import orjson
 
-from inferwatch.sinks.sqlite import RecordQuery, SQLiteSink
+from inferwatch.stores import RecordQuery
+from inferwatch.stores.sqlite import SQLiteStore
 
 DATA = Path(__file__).parents[1] / "testdata" / "cloudevents"
 
@@ -78,7 +79,7 @@ def test_pending_halves_are_written_on_shutdown(run_logger) -> None:
         assert _post(lg.url, "kserve_response.json", **{"Ce-Id": "shutdown-1"}).status_code == 200
         store, service = lg.store, lg.service
     # the context stopped the server (flushing pending halves) and drained the pipeline
-    reopened = SQLiteSink(store.path)
+    reopened = SQLiteStore(store.path)
     rec = reopened.query(RecordQuery(request_id="shutdown-1"))
     reopened.close()
     assert rec and "partial" in rec[0].flags and rec[0].response is not None

@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from inferwatch.results import ResultRecord
-from inferwatch.sinks.sqlite import RecordQuery
+from inferwatch.stores import RecordQuery
 from tests.logger.conftest import Running
 
 DATA = Path(__file__).parents[1] / "testdata" / "cloudevents"

@@ -18,6 +18,7 @@ from inferwatch.metrics import new_registry
 from inferwatch.records import InferenceRecord
 from inferwatch.sinks.base import SinkHealth
 from inferwatch.sinks.sqlite import SQLiteSink
+from inferwatch.stores.sqlite import SQLiteStore
 
 BODY = b'{"data": {"ndarray": [[5.1, 3.5, 1.4, 0.2]]}}'
 
@@ -105,7 +106,7 @@ def _dropped(reg: CollectorRegistry) -> float:
 
 
 def _stored(path: Path) -> int:
-    s = SQLiteSink(path)
+    s = SQLiteStore(path)
     try:
         return s.count()
     finally:

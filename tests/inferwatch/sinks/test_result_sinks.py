@@ -27,6 +27,7 @@ from inferwatch.results import ResultRecord, drift_id, per_request
 from inferwatch.sinks import open_sink
 from inferwatch.sinks.search import SearchSink
 from inferwatch.sinks.sqlite import SQLiteSink
+from inferwatch.stores.sqlite import SQLiteStore
 from tests.inferwatch.sinks.sink_records import BUILDER, golden
 
 ENGINES = [
@@ -215,8 +216,10 @@ def test_sqlite_keeps_results_and_audit_shows_them(tmp_path: Path) -> None:
     store.write([batch_of_three("a-1")])
     store.write([*outlier("a-1", 3, [0, 0, 1]), *outlier("a-1", 3, [0, 0, 1])])  # replayed: upserted
     store.write([explanation("orphan-1")])
-    assert [r.item for r in store.results_for(["a-1"])] == [0, 1, 2]
     store.close()
+    reader = SQLiteStore(tmp_path / "iw.db")
+    assert [r.item for r in reader.results_for(["a-1"])] == [0, 1, 2]
+    reader.close()
     args = argparse.Namespace(
         store=f"sqlite:///{tmp_path / 'iw.db'}",
         request_id="a-1",
