@@ -5,6 +5,7 @@ Built from this checkout and installed into a fresh virtualenv, as a user's ``pi
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from devstack.namespace import ROOT, module_files
+from devstack.namespace import ROOT, module_files, package_dirs
 
 pytestmark = pytest.mark.slow
 SITE = "lib/python3.11/site-packages"
@@ -21,8 +22,14 @@ SITE = "lib/python3.11/site-packages"
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
+    # Built from a copy: setuptools reuses ./build/lib in place, where files deleted since an earlier build linger.
+    src = tmp_path_factory.mktemp("src")
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, src / name)
+    for folder in set(package_dirs().values()):
+        shutil.copytree(ROOT / folder, src / folder, ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(src)],
         check=True,
         capture_output=True,
         timeout=600,

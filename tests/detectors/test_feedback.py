@@ -244,7 +244,7 @@ def test_a_store_that_cannot_be_read_is_503(store_client: tuple[TestClient, Path
     with TestClient(create_app(ks_core.settings.model_copy(update={"feedback_store": uri}), ks_core)) as down:
         r = down.post("/send-feedback", json=feedback(None, [[1]]), headers={"x-request-id": "req-a"})
     assert r.status_code == 503
-    assert r.json()["error"]["type"] == "InferwatchError" and ": search failed: " in r.json()["error"]["message"]
+    assert r.json()["error"]["type"] == "NotReady" and ": search failed: " in r.json()["error"]["message"]
 
 
 def test_no_response_and_no_store_is_400(client: TestClient) -> None:
