@@ -1,6 +1,10 @@
 """The pending drift window: rows waiting for a full batch (or their time), persisted so a restart keeps them.
 
-Persistence (``inferwatch.detectors.window_log``) costs what a request adds, not what the window holds.
+Persistence (``inferwatch.detectors.window_log``) costs what a request adds, not what the window holds. Rows
+may come with the id of the record they belong to (``detector consume``: the Kafka record's id): such a record
+seen again - in the pending window, or among the last ``remember`` records before it - is not added again, so
+at-least-once redelivery counts every record once. The ids live in the window's frames and in ``seen.log``
+(``inferwatch.detectors.recent_ids``); a record's rows and its id are written by the same append.
 """
 
 from __future__ import annotations
@@ -13,9 +17,12 @@ from typing import Any
 
 import numpy as np
 
+from inferwatch.detectors.recent_ids import RecentIds
 from inferwatch.detectors.window_log import Chunk, WindowLog
 
 Array = np.ndarray[Any, Any]
+REMEMBER = 10_000
+"""Record ids remembered beyond the pending window's own (a redelivered Kafka batch is at most one poll, 500)."""
 
 
 class Window:
@@ -23,12 +30,15 @@ class Window:
 
     Not thread-safe: its owner (``DetectorCore``) serialises calls."""
 
-    def __init__(self, state_dir: Path, size: int, seconds: float | None) -> None:
+    def __init__(self, state_dir: Path, size: int, seconds: float | None, *, remember: int = REMEMBER) -> None:
         self.size, self.seconds = size, seconds
         state_dir.mkdir(parents=True, exist_ok=True)
         self._log = WindowLog(state_dir)
         self.chunks: deque[Chunk] = deque(self._log.load())
         self.received = sum(len(c.rows) for c in self.chunks)
+        self.recent = RecentIds(state_dir, remember)
+        self._ids = {rid for c in self.chunks for rid in c.ids}
+        self.recent.add([rid for rid in self._ids if rid not in self.recent])  # a crash between the two appends
 
     @property
     def started(self) -> float | None:
@@ -39,16 +49,22 @@ class Window:
         """The pending rows as one matrix (``None`` when there are none)."""
         return np.concatenate([c.rows for c in self.chunks]) if self.chunks else None
 
-    def add(self, x: Array, now: float | None = None) -> list[tuple[Array, str]]:
+    def seen(self, record_id: str) -> bool:
+        """Whether rows of this record were already added (pending, or among the ``remember`` before)."""
+        return record_id in self._ids or record_id in self.recent
+
+    def add(self, x: Array, now: float | None = None, record_id: str | None = None) -> list[tuple[Array, str]]:
         """Append rows; return every window that closed, with its trigger (``count`` or ``time``)."""
         now = time.time() if now is None else now
         if len(x):
             if self.chunks:
                 x = x.astype(self.chunks[0].rows.dtype, copy=False)
-            chunk = Chunk(x, now)
+            chunk = Chunk(x, now, (record_id,) if record_id is not None else ())
             self._log.append(chunk)
+            self.recent.add(chunk.ids)
             self.chunks.append(chunk)
             self.received += len(x)
+            self._ids.update(chunk.ids)
         closed = [(self._take(self.size, now), "count") for _ in range(self.received // self.size)]
         closed += self._expire(now)
         if closed:
@@ -89,3 +105,4 @@ class Window:
     def _persist(self) -> None:
         """After a window closed: the log holds what is left (usually the tail of the last request), or nothing."""
         self._log.replace(list(self.chunks))
+        self._ids = {rid for c in self.chunks for rid in c.ids}

@@ -1,5 +1,5 @@
 """The pending drift window on disk: restored exactly, torn writes lose one request only, each request costs its
-own rows, closed windows are gone."""
+own rows, closed windows are gone, and record ids make redelivered records count once."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import numpy as np
 
 from inferwatch.detectors.core import DetectorCore
 from inferwatch.detectors.framelog import FrameLog
+from inferwatch.detectors.recent_ids import FILE as SEEN
 from inferwatch.detectors.window import Window
 from inferwatch.detectors.window_log import FILE as LOG
 from inferwatch.detectors.window_log import Chunk, encode
@@ -24,9 +25,9 @@ ROWS = np.arange(40, dtype=np.float32).reshape(10, 4)
 
 
 def _fill(w: Window) -> None:
-    w.add(ROWS[:3], now=10.0)
-    w.add(ROWS[3:4], now=11.0)
-    w.add(ROWS[4:9], now=12.0)
+    w.add(ROWS[:3], now=10.0, record_id="t/0/1")
+    w.add(ROWS[3:4], now=11.0, record_id="t/0/2")
+    w.add(ROWS[4:9], now=12.0, record_id="t/1/7")
 
 
 def test_the_pending_window_is_restored_exactly(tmp_path: Path) -> None:
@@ -35,6 +36,7 @@ def test_the_pending_window_is_restored_exactly(tmp_path: Path) -> None:
     assert again.rows is not None and again.rows.dtype == np.float32
     np.testing.assert_array_equal(again.rows, ROWS[:9])
     assert again.received == 9 and again.started == 10.0
+    assert all(again.seen(rid) for rid in ("t/0/1", "t/0/2", "t/1/7")) and not again.seen("t/0/3")
 
 
 def test_a_crash_mid_write_loses_that_request_only(tmp_path: Path) -> None:
@@ -46,7 +48,8 @@ def test_a_crash_mid_write_loses_that_request_only(tmp_path: Path) -> None:
         f.write(torn)
     again = Window(tmp_path, size=100, seconds=60)
     np.testing.assert_array_equal(again.rows, ROWS[:9])
-    again.add(ROWS[9:], now=14.0)
+    assert not again.seen("t/1/8")  # not taken: a redelivery adds it
+    again.add(ROWS[9:], now=14.0, record_id="t/1/8")
     np.testing.assert_array_equal(Window(tmp_path, size=100, seconds=60).rows, ROWS)
 
 
@@ -86,6 +89,34 @@ def test_an_earlier_versions_torn_start_time_keeps_the_rows(tmp_path: Path) -> N
     w = Window(tmp_path, size=100, seconds=None)
     np.testing.assert_array_equal(w.rows, ROWS[:6])
     assert w.started is not None and w.started >= before
+
+
+def test_ids_of_closed_windows_are_remembered_across_restarts(tmp_path: Path) -> None:
+    w = Window(tmp_path, size=4, seconds=None, remember=100)
+    for i in range(6):
+        w.add(ROWS[i : i + 1], record_id=f"t/0/{i}")
+    assert w.received == 2  # one window of 4 closed
+    again = Window(tmp_path, size=4, seconds=None, remember=100)
+    assert all(again.seen(f"t/0/{i}") for i in range(6))
+
+
+def test_remembered_ids_and_their_file_are_bounded(tmp_path: Path) -> None:
+    w = Window(tmp_path, size=1, seconds=None, remember=50)
+    for i in range(1000):
+        w.add(ROWS[:1], record_id=f"t/0/{i}")
+    assert len(w.recent) == 50 and w.seen("t/0/999") and not w.seen("t/0/949")
+    in_file = sum(len(json.loads(p)) for p in FrameLog(tmp_path / SEEN).read())
+    assert 50 <= in_file <= 100
+    assert Window(tmp_path, size=1, seconds=None, remember=50).seen("t/0/950")
+
+
+def test_an_id_written_with_its_rows_but_not_yet_to_seen_log_is_recovered(tmp_path: Path) -> None:
+    w = Window(tmp_path, size=4, seconds=None)
+    w.add(ROWS[:1], record_id="t/0/0")
+    (tmp_path / SEEN).unlink()  # a crash between the window's append and seen.log's
+    again = Window(tmp_path, size=4, seconds=None)
+    again.add(ROWS[1:4], record_id="t/0/1")  # closes the window: t/0/0 is remembered all the same
+    assert again.received == 0 and Window(tmp_path, size=4, seconds=None).seen("t/0/0")
 
 
 def _bytes_written(action: Callable[[], object]) -> int:
