@@ -39,7 +39,8 @@ Metrics on --metrics-port /metrics.
 'consume' reads the logger's Kafka topic of paired records in a consumer group, runs each record's request
 instances through the detector and commits after processing (at-least-once); unusable records are counted
 (inferwatch_consumer_records_total{{outcome="unusable"}}) and skipped; a record delivered again is counted once
-in a drift window (inferwatch_detector_duplicates_total). Its metrics are on --metrics-port.
+in a drift window (inferwatch_detector_duplicates_total); --window-seconds windows close on time.
+Its metrics are on --metrics-port.
 Every serve and consume flag but --bootstrap/--topic/--group has an environment variable
 INFERWATCH_DETECTOR_<FLAG> (shown with each flag); flags win.
 """

@@ -12,7 +12,8 @@ document.
 A batch processed but not committed before a crash is delivered again. A drift window takes each Kafka record
 once: the record's id (``topic/partition/offset``, what redelivery repeats; the logger's request id is not used,
 clients may reuse it) is passed to ``DetectorCore.detect``, which skips a record it already took (counted under
-``outcome="duplicate"`` and in ``inferwatch_detector_duplicates_total``).
+``outcome="duplicate"`` and in ``inferwatch_detector_duplicates_total``). A time window (``window_seconds``)
+closes on time even when no record arrives: the loop calls ``DetectorCore.tick`` after every poll.
 """
 
 from __future__ import annotations
@@ -91,7 +92,15 @@ class RecordDetector:
             stop=stop,
             max_records=max_records,
             idle_timeout=idle_timeout,
+            after_poll=self.tick if self.core.settings.window_seconds is not None else None,
         )
+
+    def tick(self) -> None:
+        """Close the pending time window if it is due (its result goes out like any closed window's)."""
+        try:
+            self.core.tick()
+        except InferwatchError as e:
+            log.error("closing a time window failed: %s", e.message)
 
 
 def kafka_record_id(message: Any) -> str | None:

@@ -1,5 +1,5 @@
 """``RecordDetector.consume`` driven by a fake consumer (the real Kafka is in test_consume.py): a batch delivered
-again after a crash counts once."""
+again after a crash counts once, and a time window closes when no record follows."""
 
 from __future__ import annotations
 
@@ -93,3 +93,19 @@ def test_records_without_kafka_coordinates_are_all_counted(
     detector.process(value)
     detector.process(value)
     assert core.window.received == 2
+
+
+def test_a_time_window_closes_without_a_following_record(
+    ks_dir: Path, tmp_path: Path, make_core: MakeCore, drifted: Array, iris_names: list[str]
+) -> None:
+    core = make_core(ks_dir, tmp_path / "s", batch_size=1000, window_seconds=0.3)
+    windows: list[dict[str, Any]] = []
+    core.on_window = windows.append  # what start_results hooks to the results sinks
+    consumer = FakeConsumer([_records(drifted[:25], iris_names)], poll_seconds=0.05)
+    started = time.monotonic()
+    RecordDetector(core).consume(consumer, idle_timeout=1.0)
+    assert time.monotonic() - started < 5
+    assert core.window.received == 0
+    assert [(w["data"]["trigger"], w["data"]["window_size"], w["data"]["is_drift"]) for w in windows] == [
+        ("time", 25, 1)
+    ]
