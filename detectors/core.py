@@ -20,6 +20,7 @@ from inferwatch.detectors.kinds import OUTLIER, Array
 from inferwatch.detectors.loader import LoadedDetector, load
 from inferwatch.detectors.metrics import DetectorMetrics
 from inferwatch.detectors.settings import DetectorSettings
+from inferwatch.detectors.state import DetectorIdentity, claim, resolve_state_dir
 from inferwatch.detectors.window import Window
 from inferwatch.errors import ConfigError, UnprocessableEntity
 from inferwatch.metrics import new_registry
@@ -97,7 +98,12 @@ class DetectorCore:
         self.metrics = DetectorMetrics(self.registry)
         self.loaded = loaded or load(settings.detector, trust_artifacts=settings.trust_artifacts)
         self.names = self.loaded.feature_names or [f"f{j}" for j in range(self.loaded.n_features or 0)]
-        state_dir = settings.state_dir or common().home / "detectors" / settings.model_name
+        self.identity = DetectorIdentity.of(settings.detector, self.loaded)
+        state_dir = resolve_state_dir(settings.state_dir, common().home, settings.model_name, settings.detector)
+        claim(state_dir, self.identity)
+        self.state_dir = state_dir
+        """This detector's own state directory (``inferwatch.detectors.state``)."""
+        log.info("state of the %s in %s", self.identity.describe(), state_dir)
         self.window = Window(state_dir, settings.batch_size, settings.window_seconds)
         self.checkpoint = (
             OnlineCheckpoint(self.loaded.detector, state_dir, settings.checkpoint_every) if self.loaded.online else None
