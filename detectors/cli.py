@@ -30,15 +30,18 @@ Served on one port: Seldon graph component (/predict, /api/v1.0/predictions, /tr
 /transform-output, /health/ping, /health/status, /metadata), V2 (/v2/health/live|ready,
 /v2/models/NAME/infer) and CloudEvents (POST /, answered with Ce-Type io.seldon.serving.inference.outlier|drift).
 Drift detectors answer {{"data": {{"pending": true, ...}}}} until --batch-size instances or --window-seconds
-have passed; the pending window is kept on disk (--state-dir), as is an online detector's state (saved every
---checkpoint-every instances and on shutdown; loaded on start). POST /send-feedback (and CloudEvents
+have passed; the pending window is kept on disk in the detector's own --state-dir (one per detector by
+default; a directory holding another detector's state is refused at start), as is an online detector's state
+(saved every --checkpoint-every instances and on shutdown; loaded on start). POST /send-feedback (and CloudEvents
 of type io.seldon.serving.feedback) take Seldon Feedback messages: truth + response, or a request id looked up in
 --feedback-store; they count seldon_metric_true_positive_total (and the false_positive, true_negative,
 false_negative series) and inferwatch_feedback_accuracy per model_name and class.
 Metrics on --metrics-port /metrics.
 'consume' reads the logger's Kafka topic of paired records in a consumer group, runs each record's request
 instances through the detector and commits after processing (at-least-once); unusable records are counted
-(inferwatch_consumer_records_total{{outcome="unusable"}}) and skipped. Its metrics are on --metrics-port.
+(inferwatch_consumer_records_total{{outcome="unusable"}}) and skipped; a record delivered again is counted once
+in a drift window (inferwatch_detector_duplicates_total); --window-seconds windows close on time.
+Its metrics are on --metrics-port.
 Every serve and consume flag but --bootstrap/--topic/--group has an environment variable
 INFERWATCH_DETECTOR_<FLAG> (shown with each flag); flags win.
 """

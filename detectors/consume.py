@@ -8,6 +8,12 @@ one bad message never blocks the partition. Use a consumer group (``group_id``) 
 commit left off. With ``results`` (a ``inferwatch.detectors.results.DetectorResults``), each result is published
 for the record it came from (its id, model, deployment, namespace, endpoint), so it is merged into that record's
 document.
+
+A batch processed but not committed before a crash is delivered again. A drift window takes each Kafka record
+once: the record's id (``topic/partition/offset``, what redelivery repeats; the logger's request id is not used,
+clients may reuse it) is passed to ``DetectorCore.detect``, which skips a record it already took (counted under
+``outcome="duplicate"`` and in ``inferwatch_detector_duplicates_total``). A time window (``window_seconds``)
+closes on time even when no record arrives: the loop calls ``DetectorCore.tick`` after every poll.
 """
 
 from __future__ import annotations
@@ -43,21 +49,26 @@ class RecordDetector:
         self.results = results
         self.records = Counter(
             "inferwatch_consumer_records",
-            "Records consumed from Kafka by outcome (detected, unusable).",
+            "Records consumed from Kafka by outcome (detected, duplicate, unusable).",
             ["outcome"],
             registry=core.registry,
         )
 
-    def process(self, value: bytes) -> dict[str, Any] | None:
-        """The detector's result for one record (``None`` if it cannot be used; counted and logged)."""
+    def process(self, value: bytes, record_id: str | None = None) -> dict[str, Any] | None:
+        """The detector's result for one record (``None`` if it cannot be used; counted and logged). A record whose
+        ``record_id`` a drift window already took is not counted again: its answer is pending, ``duplicate: true``,
+        and is neither published nor passed to ``on_result``."""
         try:
             record = orjson.loads(value)
             rows = [inst["request"] for inst in record.get("instances") or [] if inst.get("request")]
-            result: dict[str, Any] = self.core.detect(self.core.features(rows))
+            result: dict[str, Any] = self.core.detect(self.core.features(rows), record_id=record_id)
         except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, InferwatchError) as e:
             self.records.labels("unusable").inc()
             log.warning("record not usable by the detector: %s", e)
             return None
+        if result["data"].get("duplicate"):
+            self.records.labels("duplicate").inc()
+            return result
         self.records.labels("detected").inc()
         if self.results is not None:
             self.results.request(_origin(record), result, len(rows))
@@ -77,11 +88,25 @@ class RecordDetector:
         .consume``) until ``stop``, ``max_records`` or ``idle_timeout``. Returns how many records were handled."""
         return consume(
             consumer,
-            lambda message: self.process(message.value),
+            lambda message: self.process(message.value, kafka_record_id(message)),
             stop=stop,
             max_records=max_records,
             idle_timeout=idle_timeout,
+            after_poll=self.tick if self.core.settings.window_seconds is not None else None,
         )
+
+    def tick(self) -> None:
+        """Close the pending time window if it is due (its result goes out like any closed window's)."""
+        try:
+            self.core.tick()
+        except InferwatchError as e:
+            log.error("closing a time window failed: %s", e.message)
+
+
+def kafka_record_id(message: Any) -> str | None:
+    """``topic/partition/offset`` of a kafka-python ``ConsumerRecord``: the same for a redelivered record."""
+    topic, partition, offset = (getattr(message, a, None) for a in ("topic", "partition", "offset"))
+    return None if topic is None or partition is None or offset is None else f"{topic}/{partition}/{offset}"
 
 
 def _origin(record: dict[str, Any]) -> Origin:

@@ -20,6 +20,7 @@ from inferwatch.detectors.kinds import OUTLIER, Array
 from inferwatch.detectors.loader import LoadedDetector, load
 from inferwatch.detectors.metrics import DetectorMetrics
 from inferwatch.detectors.settings import DetectorSettings
+from inferwatch.detectors.state import DetectorIdentity, claim, resolve_state_dir
 from inferwatch.detectors.window import Window
 from inferwatch.errors import ConfigError, UnprocessableEntity
 from inferwatch.metrics import new_registry
@@ -97,7 +98,12 @@ class DetectorCore:
         self.metrics = DetectorMetrics(self.registry)
         self.loaded = loaded or load(settings.detector, trust_artifacts=settings.trust_artifacts)
         self.names = self.loaded.feature_names or [f"f{j}" for j in range(self.loaded.n_features or 0)]
-        state_dir = settings.state_dir or common().home / "detectors" / settings.model_name
+        self.identity = DetectorIdentity.of(settings.detector, self.loaded)
+        state_dir = resolve_state_dir(settings.state_dir, common().home, settings.model_name, settings.detector)
+        claim(state_dir, self.identity)
+        self.state_dir = state_dir
+        """This detector's own state directory (``inferwatch.detectors.state``)."""
+        log.info("state of the %s in %s", self.identity.describe(), state_dir)
         self.window = Window(state_dir, settings.batch_size, settings.window_seconds)
         self.checkpoint = (
             OnlineCheckpoint(self.loaded.detector, state_dir, settings.checkpoint_every) if self.loaded.online else None
@@ -175,19 +181,31 @@ class DetectorCore:
             details={"expected_shape": expected, "received_shape": list(received), "features": self.names},
         )
 
-    def detect(self, x: Array) -> dict[str, Any]:
-        """alibi-detect's ``{data, meta}`` for ``x``; drift gives a pending result until a window closes."""
+    def detect(self, x: Array, record_id: str | None = None) -> dict[str, Any]:
+        """alibi-detect's ``{data, meta}`` for ``x``; drift gives a pending result until a window closes.
+
+        ``record_id`` (``detector consume``: the Kafka record's id) makes a drift window count a record once: rows
+        of a record it already took are not added again, and the answer is pending with ``duplicate: true``.
+        """
         x = self.check(x)
-        self.metrics.instances.labels(self.detector_type).inc(x.shape[0])
         with self._lock:
+            if record_id is not None and self._windowed and self.window.seen(record_id):
+                self.metrics.duplicates.inc()
+                return self.pending(duplicate=True)
+            self.metrics.instances.labels(self.detector_type).inc(x.shape[0])
             if self.detector_type == OUTLIER:
                 return self._predict(x)
             if self.loaded.online:
                 return self._online(x)
             result: dict[str, Any] | None = None
-            for window, trigger in self.window.add(x):
+            for window, trigger in self.window.add(x, record_id=record_id):
                 result = self._predict(window, trigger)
             return result if result is not None else self.pending()
+
+    @property
+    def _windowed(self) -> bool:
+        """Drift over windows (not outliers, judged per request, nor online drift, updated per instance)."""
+        return self.detector_type != OUTLIER and not self.loaded.online
 
     def _online(self, x: Array) -> dict[str, Any]:
         """Online detectors see one instance at a time: the last result, ``is_drift`` if any instance drifted."""
@@ -204,8 +222,10 @@ class DetectorCore:
             if self.checkpoint is not None and self.checkpoint.unsaved:
                 self.checkpoint.save()
 
-    def pending(self) -> dict[str, Any]:
-        data = {"pending": True, "window_size": self.window.size, "received": self.window.received}
+    def pending(self, *, duplicate: bool = False) -> dict[str, Any]:
+        data: dict[str, Any] = {"pending": True, "window_size": self.window.size, "received": self.window.received}
+        if duplicate:
+            data["duplicate"] = True
         return {"data": data, "meta": jsonable(self.loaded.meta)}
 
     def tick(self) -> dict[str, Any] | None:

@@ -54,6 +54,11 @@ class DetectorMetrics:
             ["trigger"],
             registry=registry,
         )
+        self.duplicates = Counter(
+            "inferwatch_detector_duplicates",
+            "Records delivered again (same Kafka record id) and not counted into a drift window a second time.",
+            registry=registry,
+        )
         self.seconds = Histogram(
             "inferwatch_detector_duration_seconds",
             "Time spent in the detector's predict, by detector type.",

@@ -29,7 +29,11 @@ class DetectorSettings(ResultsSettings):
         "unset: count only.",
     )
     state_dir: Path | None = Field(
-        None, description="Pending drift window and online-detector state; default $INFERWATCH_HOME/detectors/NAME."
+        None,
+        description="This detector's own state: pending drift window, recent Kafka record ids, online-detector "
+        "state, feedback tallies, and state.json naming the detector they belong to; a directory holding another "
+        "detector's state is refused at start. Unset: $INFERWATCH_HOME/detectors/NAME-HASH, HASH = 12 hex digits "
+        "of the SHA-256 of the resolved --detector path (one directory per detector).",
     )
     checkpoint_every: int = Field(
         100, ge=0, description="Online drift detectors: save their state every N instances (0: on shutdown only)."

@@ -8,7 +8,8 @@ topic's partitions first and subscribes once they are known.
 ``consume`` is the at-least-once loop every consumer service shares: poll a batch, hand every message to the
 service, then commit the consumed positions (offset + 1). A crash before the commit re-delivers the batch; it
 never skips one. The service decides what an unusable message means (count it, log it, dead-letter it):
-an exception out of ``handle`` stops the loop without committing.
+an exception out of ``handle`` stops the loop without committing. ``after_poll`` runs after every poll, also
+when nothing arrived (at least every half second): work due on time, such as closing a time window.
 """
 
 from __future__ import annotations
@@ -53,16 +54,19 @@ def consume(
     max_records: int | None = None,
     idle_timeout: float | None = None,
     batch: int = 500,
+    after_poll: Callable[[], object] | None = None,
 ) -> int:
-    """Poll, ``handle`` each message (a kafka-python ``ConsumerRecord``), commit, until ``stop`` is set,
-    ``max_records`` were handled, or nothing arrived for ``idle_timeout`` seconds. Returns how many messages
-    were handled."""
+    """Poll, ``handle`` each message (a kafka-python ``ConsumerRecord``), commit, then ``after_poll``, until
+    ``stop`` is set, ``max_records`` were handled, or nothing arrived for ``idle_timeout`` seconds. Returns how
+    many messages were handled."""
     handled = 0
     idle_since = time.monotonic()
     while not (stop is not None and stop.is_set()):
         polled = consumer.poll(timeout_ms=500, max_records=batch)
         messages = [m for msgs in polled.values() for m in msgs]
         if not messages:
+            if after_poll is not None:
+                after_poll()
             if idle_timeout is not None and time.monotonic() - idle_since > idle_timeout:
                 break
             continue
@@ -71,6 +75,8 @@ def consume(
             handle(m)
         consumer.commit()  # after processing: a crash before this line re-delivers, never skips
         handled += len(messages)
+        if after_poll is not None:
+            after_poll()
         if max_records is not None and handled >= max_records:
             break
     return handled
