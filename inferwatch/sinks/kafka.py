@@ -6,7 +6,7 @@ declared once in ``inferwatch.sinks.kafka_options.KafkaOptions`` (listed by ``in
 - **Topic**: a template (``inferwatch.sinks.naming``); the default gives one topic of paired records per
   namespace and deployment, e.g. ``inferwatch.records.prod.iris``; parts a record lacks are ``default``.
 - **Message**: key = request id (so a partition keeps a request's history in order and compacted topics or
-  consumers can de-duplicate), value = ``orjson(record.to_dict())``, headers = the Seldon executor's Kafka
+  consumers can de-duplicate), value = ``record.to_json()``, headers = the Seldon executor's Kafka
   fields: ``type`` (``io.inferwatch.inference.record``, see ``headers.KAFKA_RECORD_TYPE``), ``requestid``,
   ``modelid``, ``inferenceservicename``, ``namespace``, ``endpoint``, ``protocol``, ``content-type``
   (``application/json``). A header whose value the record lacks is left out.
@@ -18,7 +18,7 @@ declared once in ``inferwatch.sinks.kafka_options.KafkaOptions`` (listed by ``in
 - **Delivery**: acks=all with the idempotent producer (the broker drops the producer's own resends), then
   ``flush()`` and every future checked. A record the broker acknowledged is not sent again when the worker
   retries the same batch; Kafka stays at-least-once across process restarts and replays, so consumers
-  de-duplicate by key (the Elasticsearch consumer does, through document ids).
+  de-duplicate by key (the search sinks, for one, store one document per request id).
 - **Client**: ``client=kafka-python`` or ``client=confluent`` (librdkafka, ``inferwatch[kafka-fast]``, several
   times less CPU per message; ``inferwatch.sinks.kafka_confluent``), chosen from ``PRODUCERS``; both take the
   same options.
