@@ -6,11 +6,7 @@ query options declares them once in an ``OptionTable`` (``inferwatch.sinks.optio
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
-from inferwatch.errors import ConfigError
-from inferwatch.sinks.base import Sink, SinkHealth, SinkURI
+from inferwatch.sinks.base import Sink, SinkHealth, SinkURI, scheme_class
 from inferwatch.sinks.kafka_options import KafkaOptions
 from inferwatch.sinks.options import OptionTable
 from inferwatch.sinks.search_options import SearchOptions
@@ -33,19 +29,7 @@ __all__ = ["OPTION_TABLES", "SINKS", "Sink", "SinkHealth", "SinkURI", "open_sink
 def open_sink(uri: str) -> Sink:
     """Open the sink a URI names; a clear ``ConfigError`` for an unknown scheme or missing extra."""
     parsed = SinkURI.parse(uri)
-    target = SINKS.get(parsed.scheme)
-    if target is None:
-        known = ", ".join(f"{s}://" for s in sorted(SINKS))
-        raise ConfigError(f"unknown sink {uri!r}: supported schemes are {known}")
-    module, _, cls_name = target.partition(":")
-    try:
-        cls: Any = getattr(importlib.import_module(module), cls_name)
-    except ImportError as e:
-        raise ConfigError(
-            f"sink {parsed.scheme}:// needs an optional dependency ({e.name}): "
-            f"pip install 'inferwatch[{parsed.scheme}]'"
-        ) from e
-    sink: Sink = cls.from_uri(parsed)
+    sink: Sink = scheme_class(SINKS, parsed, "unknown sink", "sink").from_uri(parsed)
     return sink
 
 

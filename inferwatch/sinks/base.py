@@ -7,11 +7,13 @@ block; they raise ``inferwatch.errors.SinkError`` (``retriable=True`` when tryin
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import importlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 from urllib.parse import parse_qs, urlsplit
 
+from inferwatch.errors import ConfigError
 from inferwatch.results import Record
 
 
@@ -55,3 +57,20 @@ class SinkURI:
         parts = urlsplit(uri)
         options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         return cls(uri, parts.scheme.lower(), parts.netloc, parts.path, options)
+
+
+def scheme_class(table: Mapping[str, str], uri: SinkURI, unknown: str, what: str) -> Any:
+    """The class ``table`` names for ``uri``'s scheme (``"module:Class"``, imported on first use, so an extra is
+    needed only where its scheme is used). ``ConfigError`` for a scheme the table lacks (``unknown`` leads the
+    message) or a missing extra (``what`` names the thing that needs it, e.g. ``sink``)."""
+    target = table.get(uri.scheme)
+    if target is None:
+        known = ", ".join(f"{s}://" for s in table)
+        raise ConfigError(f"{unknown} {uri.uri!r}: supported schemes are {known}")
+    module, _, cls_name = target.partition(":")
+    try:
+        return getattr(importlib.import_module(module), cls_name)
+    except ImportError as e:
+        raise ConfigError(
+            f"{what} {uri.scheme}:// needs an optional dependency ({e.name}): pip install 'inferwatch[{uri.scheme}]'"
+        ) from e

@@ -6,11 +6,7 @@ Adding a store is one module with a class that has ``from_uri(SinkURI, *, missin
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
-from inferwatch.errors import ConfigError
-from inferwatch.sinks.base import SinkURI
+from inferwatch.sinks.base import SinkURI, scheme_class
 from inferwatch.stores.base import OUTLIER_FLAG, RecordQuery, RecordStore, StoreError
 
 STORES: dict[str, str] = {
@@ -27,17 +23,7 @@ def open_store(uri: str, *, missing_ok: bool = False) -> RecordStore:
     reads, a missing extra, or an embedded store file that does not exist (unless ``missing_ok``: then it is
     created empty, for a reader that may start before the logger)."""
     parsed = SinkURI.parse(uri)
-    target = STORES.get(parsed.scheme)
-    if target is None:
-        known = ", ".join(f"{s}://" for s in STORES)
-        raise ConfigError(f"no record store reads {uri!r}: supported schemes are {known}")
-    module, _, cls_name = target.partition(":")
-    try:
-        cls: Any = getattr(importlib.import_module(module), cls_name)
-    except ImportError as e:
-        raise ConfigError(
-            f"store {parsed.scheme}:// needs an optional dependency ({e.name}): "
-            f"pip install 'inferwatch[{parsed.scheme}]'"
-        ) from e
-    store: RecordStore = cls.from_uri(parsed, missing_ok=missing_ok)
+    store: RecordStore = scheme_class(STORES, parsed, "no record store reads", "store").from_uri(
+        parsed, missing_ok=missing_ok
+    )
     return store
