@@ -55,7 +55,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         choices=["truncated", "parse_error", "partial", "upstream_error", "redacted", "outlier"],
         help="records with this flag; outlier: a detector's result says is_outlier",
     )
-    p.add_argument("--limit", type=int, default=20, help="at most this many records (default 20)")
+    p.add_argument("--limit", type=int, default=20, help="at most this many records (default %(default)s)")
     p.add_argument("--json", action="store_true", help="JSON lines output")
     p.add_argument("--verbose", "-v", action="store_true", help="show decoded instances in the table")
 

@@ -43,21 +43,24 @@ V2_BODY = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--port", type=int, default=8080, help="logger port, the one you curl (default 8080)")
-    p.add_argument("--model-port", type=int, default=9000, help="example model server port (default 9000)")
-    p.add_argument("--metrics-port", type=int, default=8082, help="logger metrics port (default 8082)")
-    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8080, help="logger port, the one you curl (default %(default)s)")
+    p.add_argument("--model-port", type=int, default=9000, help="example model server port (default %(default)s)")
+    p.add_argument("--metrics-port", type=int, default=8082, help="logger metrics port (default %(default)s)")
+    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default %(default)s)")
     p.add_argument("--store", help="store URI (default: the embedded store, $INFERWATCH_HOME/inferwatch.db)")
     p.add_argument("--self-test", action="store_true", help="send the example requests, show the audit, exit")
     p.add_argument(
         "--detector-port",
         type=int,
         default=9101,
-        help="first of 4 ports: outlier detector, its metrics, drift detector, its metrics (default 9101-9104)",
+        help="first of 4 ports: outlier detector, its metrics, drift detector, its metrics (default %(default)s)",
     )
     p.add_argument("--no-detectors", action="store_true", help="run without the outlier and drift detectors")
     p.add_argument(
-        "--explainer-port", type=int, default=9105, help="AnchorTabular explainer port, its metrics on the next (9105)"
+        "--explainer-port",
+        type=int,
+        default=9105,
+        help="AnchorTabular explainer port, its metrics on the next (default %(default)s)",
     )
     p.add_argument("--no-explainer", action="store_true", help="run without the explainer")
 
