@@ -17,6 +17,7 @@ from typing import Protocol, cast
 
 from inferwatch import __version__
 from inferwatch.errors import ConfigError, InferwatchError
+from inferwatch.settings import common
 
 COMMANDS: dict[str, str] = {
     "logger": "inferwatch.logger.cli",
@@ -77,7 +78,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         "Run 'inferwatch demo' for a one-command tour, or 'inferwatch COMMAND --help'.",
     )
     parser.add_argument("--version", action="version", version=f"inferwatch {__version__}")
-    parser.add_argument("--log-level", default=None, help="DEBUG, INFO (default), WARNING or ERROR")
+    _add_log_level(parser, default=None)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         if only is not None and name != only:
@@ -91,7 +92,49 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         mod.add_arguments(p)
+        _add_log_level_below(p)  # accepted after the subcommand (and its action) too
     return parser
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def _add_log_level(parser: argparse.ArgumentParser, default: object) -> None:
+    parser.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=LOG_LEVELS,
+        default=default,
+        help="inferwatch's own log level; other libraries log warnings and errors only, unless DEBUG "
+        "(default: INFO; env INFERWATCH_LOG_LEVEL)",
+    )
+
+
+def _add_log_level_below(parser: argparse.ArgumentParser) -> None:
+    _add_log_level(parser, default=argparse.SUPPRESS)  # SUPPRESS: an upper level's value is kept if not given here
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in set(action.choices.values()):
+                _add_log_level_below(child)
+
+
+def log_level(args: argparse.Namespace) -> str:
+    """The level asked for: ``--log-level`` (before or after the subcommand), else ``INFERWATCH_LOG_LEVEL``."""
+    chosen = getattr(args, "log_level", None) or common().log_level
+    level = str(chosen).upper()
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"INFERWATCH_LOG_LEVEL={chosen!r}: choose one of {', '.join(LOG_LEVELS)}")
+    return level
+
+
+def configure_logging(level: str) -> None:
+    """inferwatch's loggers at ``level``; third-party libraries (kafka, elastic_transport, alibi…) at WARNING so
+    they do not bury the project's own lines, except at DEBUG, where everything is shown."""
+    logging.basicConfig(level=logging.DEBUG if level == "DEBUG" else logging.WARNING, format=_LOG_FORMAT)
+    logging.getLogger("inferwatch").setLevel(level)
+    if level != "DEBUG":
+        logging.getLogger("transformers").setLevel(logging.ERROR)  # "None of PyTorch ... found" via alibi
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -106,13 +149,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         build_parser().print_help()
         return 2
     args = build_parser(only).parse_args(argv)
-    level = (args.log_level or "INFO").upper()
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if level != "DEBUG":  # alibi-detect logs every config field it resolves at INFO
-        for chatty in ("alibi_detect", "alibi"):
-            logging.getLogger(chatty).setLevel(logging.WARNING)
-        logging.getLogger("transformers").setLevel(logging.ERROR)  # "None of PyTorch ... found" via alibi
     try:
+        configure_logging(log_level(args))
         return _load(args.command).run(args)
     except ConfigError as e:
         logging.getLogger("inferwatch").error("%s", e.message)
