@@ -64,6 +64,8 @@ class Exchange:
     namespace: str | None = None
     endpoint: str | None = None
     partial: bool = False
+    collision: bool = False
+    """Its request id was already used by another exchange: ``request_id`` was given a suffix."""
     error: str | None = None
     tags: dict[str, Any] = field(default_factory=dict)
 
@@ -95,6 +97,8 @@ class RecordBuilder:
         )
         if ex.partial:
             rec.flag(Flag.PARTIAL)
+        if ex.collision:
+            rec.flag(Flag.COLLISION)
         if ex.error:
             rec.flag(Flag.UPSTREAM_ERROR)
         if ex.path and not rec.model_name:

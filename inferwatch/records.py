@@ -24,6 +24,17 @@ class Flag(StrEnum):
     PARTIAL = "partial"  # only one half (request or response) ever arrived
     UPSTREAM_ERROR = "upstream_error"  # the model server could not be reached or timed out
     REDACTED = "redacted"  # configured paths/fields were masked before any sink
+    COLLISION = "collision"  # its request id was already taken: stored as <id>~<suffix>, tags.request_id = <id>
+
+
+NODE_MARK = "@"
+"""``<request id>@<node>``: the record of another inference-graph node's exchange of that request."""
+COLLISION_MARK = "~"
+"""``<request id>~<suffix>``: an exchange whose request id was already taken by a recent one."""
+EVENT_MARK = "-"
+"""``<request id>-<kind>``: a feedback/outlier/drift event about that request, kept as a record of its own."""
+RELATED_ID_MARKS = (NODE_MARK, COLLISION_MARK, EVENT_MARK)
+"""What may follow a request id in the id of a record that belongs to that request."""
 
 
 @dataclass(slots=True)

@@ -43,3 +43,16 @@ class LoggerMetrics:
         self.pairing_pending = Gauge(
             "inferwatch_logger_pairing_pending", "Halves waiting for their partner.", registry=registry
         )
+        self.pairing_superseded = Counter(
+            "inferwatch_logger_pairing_superseded_total",
+            "Halves followed by another half of the same kind for the same request and node before their partner "
+            "came; written at once as partial records (never dropped).",
+            ["kind"],
+            registry=registry,
+        )
+        self.id_collisions = Counter(
+            "inferwatch_logger_id_collisions_total",
+            "Exchanges whose request id was already taken by a recent one; stored under <id>~<suffix>, flagged "
+            "collision.",
+            registry=registry,
+        )

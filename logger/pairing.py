@@ -1,7 +1,17 @@
-"""Pairs the request and response halves of CloudEvents-delivered exchanges by request id.
+"""Pairs the request and response halves of CloudEvents-delivered exchanges by request id and graph node.
 
 Halves may arrive in any order. A half whose partner has not come within ``ttl`` seconds is emitted on
 its own as a partial exchange (and counted), so nothing accepted is ever held forever or lost.
+
+Several nodes of one inference graph log the same request id (a Seldon transformer and model share
+``Ce-Requestid``; a KServe transformer and predictor share the event id): halves are paired per
+``(request id, node)``, node = KServe's ``component`` else Seldon's ``Ce-Modelid``. The first of a request's
+exchanges keeps the request id as its record id; an exchange of another node is ``<request id>@<node>``
+(its ``request_id`` tag keeps the request id). A second half of the same kind for the same request and node,
+before the partner came, does not replace the first: the first is written at once as a partial record
+(counted in ``inferwatch_logger_pairing_superseded_total``). Anything else that reuses an id is caught when
+the exchange is recorded (``inferwatch.logger.collisions``).
+
 Used from one event loop only; not thread-safe by design.
 """
 
@@ -13,7 +23,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from inferwatch.capture import Body, Exchange
+from inferwatch.logger.collisions import REQUEST_ID_TAG
 from inferwatch.logger.metrics import LoggerMetrics
+from inferwatch.records import NODE_MARK
+
+COMPONENT_TAG = "component"
+"""Tag of KServe's ``component`` extension (predictor, transformer, explainer)."""
 
 
 @dataclass(slots=True)
@@ -27,24 +42,39 @@ class Half:
     """Metadata from the event (model, deployment, namespace, endpoint, protocol, tags)."""
     skip: bool = False
 
+    @property
+    def node(self) -> str:
+        """The graph node the half comes from: KServe's component, else Seldon's model id ("" if neither)."""
+        component = self.template.tags.get(COMPONENT_TAG)
+        return str(component or self.template.model_name or "")
+
 
 class Pairer:
     """``add`` halves; complete exchanges (or partial ones after ``ttl``) go to ``emit``."""
 
-    def __init__(self, ttl: float, emit: Callable[[Exchange], object], metrics: LoggerMetrics) -> None:
+    def __init__(
+        self, ttl: float, emit: Callable[[Exchange], object], metrics: LoggerMetrics, memory: int = 65_536
+    ) -> None:
         self.ttl = ttl
         self.emit = emit
         self.metrics = metrics
-        self._pending: OrderedDict[str, tuple[float, Half]] = OrderedDict()
+        self.memory = memory
+        self._pending: OrderedDict[tuple[str, str], tuple[float, Half]] = OrderedDict()
+        self._first_node: OrderedDict[str, str] = OrderedDict()
+        """Request id -> the node whose exchange was emitted first under it (bounded by ``memory``)."""
 
     def __len__(self) -> int:
         return len(self._pending)
 
     def add(self, half: Half) -> None:
-        rid = half.template.request_id
-        waiting = self._pending.pop(rid, None)
-        if waiting is None or waiting[1].kind == half.kind:
-            self._pending[rid] = (half.arrived + self.ttl, half)
+        key = (half.template.request_id, half.node)
+        waiting = self._pending.pop(key, None)
+        if waiting is None:
+            self._pending[key] = (half.arrived + self.ttl, half)
+        elif waiting[1].kind == half.kind:  # the same half again: keep both, the first as a partial record
+            self.metrics.pairing_superseded.labels(half.kind).inc()
+            self._partial(waiting[1], count=False)
+            self._pending[key] = (half.arrived + self.ttl, half)
         else:
             self._complete(waiting[1], half)
         self.metrics.pairing_pending.set(len(self._pending))
@@ -54,10 +84,10 @@ class Pairer:
         now = time.time() if now is None else now
         n = 0
         while self._pending:
-            rid, (deadline, half) = next(iter(self._pending.items()))
+            key, (deadline, half) = next(iter(self._pending.items()))
             if deadline > now:
                 break
-            del self._pending[rid]
+            del self._pending[key]
             self._partial(half)
             n += 1
         self.metrics.pairing_pending.set(len(self._pending))
@@ -75,14 +105,17 @@ class Pairer:
         ex.request, ex.response = req.body, resp.body
         ex.received_at = req.arrived
         ex.responded_at = max(resp.arrived, req.arrived)
+        self._name(ex, req.node)
         self.emit(ex)
 
-    def _partial(self, half: Half) -> None:
+    def _partial(self, half: Half, *, count: bool = True) -> None:
         if half.skip:
             return
-        missing = "response" if half.kind == "request" else "request"
-        self.metrics.pairing_timeouts.labels(missing).inc()
+        if count:
+            missing = "response" if half.kind == "request" else "request"
+            self.metrics.pairing_timeouts.labels(missing).inc()
         ex = half.template
+        self._name(ex, half.node)
         ex.partial = True
         ex.received_at = half.arrived
         if half.kind == "request":
@@ -91,6 +124,18 @@ class Pairer:
             ex.response = half.body
             ex.responded_at = half.arrived
         self.emit(ex)
+
+    def _name(self, ex: Exchange, node: str) -> None:
+        """The record id: the request id for the first node emitted under it, ``<request id>@<node>`` for others."""
+        rid = ex.request_id
+        first = self._first_node.get(rid)
+        if first is None:
+            self._first_node[rid] = node
+            if len(self._first_node) > self.memory:
+                self._first_node.popitem(last=False)
+        elif first != node:
+            ex.tags.setdefault(REQUEST_ID_TAG, rid)
+            ex.request_id = f"{rid}{NODE_MARK}{node or '-'}"
 
 
 def _merge(req: Exchange, resp: Exchange) -> Exchange:

@@ -21,6 +21,7 @@ from inferwatch.logger.pairing import Half, Pairer
 from inferwatch.logger.service import LoggerService
 from inferwatch.protocols.cloudevents import CloudEvent, InferenceEventInfo, inference_info, parse_http
 from inferwatch.protocols.headers import SKIP_LOGGING
+from inferwatch.records import EVENT_MARK
 from inferwatch.results import FOR_REQUEST_TAG
 from inferwatch.web import install_error_handler
 
@@ -29,7 +30,7 @@ PAIRED_KINDS = frozenset({"request", "response"})
 
 def create_receiver_app(service: LoggerService) -> FastAPI:
     """The FastAPI app of CloudEvents mode (OpenAPI docs at ``/docs``)."""
-    pairer = Pairer(service.settings.pairing_ttl, service.record, service.metrics)
+    pairer = Pairer(service.settings.pairing_ttl, service.record, service.metrics, service.settings.id_window)
     tick = min(1.0, service.settings.pairing_ttl / 4)
 
     @contextlib.asynccontextmanager
@@ -83,7 +84,7 @@ def create_receiver_app(service: LoggerService) -> FastAPI:
         elif not skip:
             # feedback/outlier/drift events are not halves: outlier/drift results merge into the request's
             # record in the sinks that can (LoggerService.build), anything else is a record of its own
-            ex.request_id = f"{info.request_id}-{info.kind}"
+            ex.request_id = f"{info.request_id}{EVENT_MARK}{info.kind}"
             ex.tags[FOR_REQUEST_TAG] = info.request_id
             ex.request = cap
             await service.record_acked(ex)

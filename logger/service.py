@@ -15,9 +15,11 @@ from prometheus_client import CollectorRegistry
 
 from inferwatch.capture import Exchange, RecordBuilder
 from inferwatch.delivery import DeliveryMetrics, DeliveryOptions, Pipeline, decode_exchange, encode_exchange
+from inferwatch.logger.collisions import REQUEST_ID_TAG, RecordIds
 from inferwatch.logger.metrics import LoggerMetrics
 from inferwatch.logger.settings import LoggerSettings
 from inferwatch.metrics import new_registry
+from inferwatch.records import NODE_MARK
 from inferwatch.redact import Redactor
 from inferwatch.results import Record, results_from_event
 from inferwatch.settings import common
@@ -61,6 +63,7 @@ class LoggerService:
             codec=(encode_exchange, decode_exchange),
         )
         self._rng = random.Random()
+        self.ids = RecordIds(settings.id_window, self.metrics.id_collisions)
 
     def build(self, exchange: Exchange) -> Record | list[Record]:
         """The record of an exchange, or, for a detector's answer received as a CloudEvent, the results that
@@ -92,8 +95,18 @@ class LoggerService:
         self.metrics.skipped.labels("sampling").inc()
         return False
 
+    def claim_id(self, exchange: Exchange) -> str:
+        """Give ``exchange`` its record id (``--node`` qualified, unique among recent ones; see
+        ``inferwatch.logger.collisions``) before it is handed over; returns it."""
+        node = self.settings.node
+        if node and exchange.source == "proxy":
+            exchange.tags.setdefault(REQUEST_ID_TAG, exchange.request_id)
+            exchange.request_id = f"{exchange.request_id}{NODE_MARK}{node}"
+        return self.ids.claim(exchange)
+
     def record(self, exchange: Exchange) -> bool:
         """Hand over without waiting (not durable even in sync mode: see ``record_acked``)."""
+        self.claim_id(exchange)
         return self.pipeline.submit(exchange, exchange.source)
 
     async def record_acked(self, exchange: Exchange) -> bool:
@@ -101,6 +114,7 @@ class LoggerService:
         returns once the exchange is fsynced in the write-ahead log (``False``: it could not be)."""
         if not self.pipeline.durable:
             return self.record(exchange)
+        self.claim_id(exchange)
         return await asyncio.wrap_future(self.pipeline.submit_durable(exchange, exchange.source))
 
     def health(self) -> dict[str, object]:

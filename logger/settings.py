@@ -47,6 +47,17 @@ class LoggerSettings(BaseSettings):
     upstream_timeout: float = Field(60.0, gt=0, description="Seconds before a model call is answered with 504.")
     protocol: str | None = Field(None, description="Force a codec (seldon, v2, kserve-v1); else detected.")
     model_name: str | None = Field(None, description="Model name recorded when the path/body does not say.")
+    node: str | None = Field(
+        None,
+        description="Graph node this logger sits beside. Set it on every logger of an inference graph whose nodes "
+        "share request ids and sinks (a KServe transformer and predictor): records are then <request id>@<node>.",
+    )
+    id_window: int = Field(
+        65_536,
+        ge=1,
+        description="Recent record ids remembered: an exchange reusing one of them is stored as <id>~<suffix> "
+        "(flagged collision) instead of replacing the earlier record.",
+    )
     deployment: str | None = Field(None, description="Deployment name recorded with every request.")
     namespace: str | None = Field(None, description="Namespace recorded with every request.")
     endpoint: str | None = Field(None, description="Endpoint/predictor recorded with every request.")

@@ -23,7 +23,8 @@ OUTLIER_FLAG = "outlier"
 
 @dataclass(frozen=True)
 class RecordQuery:
-    """Filters of a search; every field is optional. ``request_id`` also matches a batch's ``<id>-item-<n>``."""
+    """Filters of a search; every field is optional. ``request_id`` matches every record of that request: its own,
+    other graph nodes' (``<id>@<node>``), collisions' (``<id>~<suffix>``) and events' (``<id>-<kind>``)."""
 
     request_id: str | None = None
     model: str | None = None

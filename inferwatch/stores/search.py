@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from inferwatch import timestamps
-from inferwatch.records import InferenceRecord
+from inferwatch.records import RELATED_ID_MARKS, InferenceRecord
 from inferwatch.results import ResultRecord
 from inferwatch.sinks.base import SinkURI
 from inferwatch.sinks.naming import index_template
@@ -93,8 +93,10 @@ class SearchStore:
 
 def _filters(q: RecordQuery) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    if q.request_id:
-        out.append({"term": {"id": q.request_id}})
+    if q.request_id:  # its record, its graph nodes' and collisions' (RELATED_ID_MARKS), its events' records
+        rid = q.request_id
+        same = [{"term": {"id": rid}}, *({"prefix": {"id": rid + m}} for m in RELATED_ID_MARKS)]
+        out.append({"bool": {"should": same, "minimum_should_match": 1}})
     if q.model:
         out.append({"term": {"model_name": q.model}})
     if q.since or q.until:

@@ -18,7 +18,7 @@ import orjson
 
 from inferwatch import timestamps
 from inferwatch.errors import ConfigError
-from inferwatch.records import InferenceRecord
+from inferwatch.records import RELATED_ID_MARKS, InferenceRecord
 from inferwatch.results import ResultRecord
 from inferwatch.sinks.base import SinkURI
 from inferwatch.sinks.sqlite import connect, path_from_uri
@@ -57,9 +57,11 @@ class SQLiteStore:
         """Records matching ``q``, newest first."""
         where: list[str] = []
         args: list[str | int] = []
-        if q.request_id:
-            where.append("(id = ? OR id LIKE ?)")
-            args += [q.request_id, q.request_id + "%"]
+        if q.request_id:  # its record, its graph nodes' and collisions' (RELATED_ID_MARKS), its events' records
+            rid = q.request_id
+            marks = ", ".join("?" * len(RELATED_ID_MARKS))
+            where.append(f"(id = ? OR substr(id, 1, ?) IN ({marks}))")
+            args += [rid, len(rid) + 1, *(rid + m for m in RELATED_ID_MARKS)]
         if q.model:
             where.append("model_name = ?")
             args.append(q.model)

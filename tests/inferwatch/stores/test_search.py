@@ -62,6 +62,20 @@ def test_the_store_reads_what_the_sink_wrote(logged: tuple[str, SearchSink]) -> 
         store.close()
 
 
+def test_a_request_id_finds_its_graph_nodes_collisions_and_events_and_nothing_else(
+    logged: tuple[str, SearchSink],
+) -> None:
+    uri, sink = logged
+    ids = ["g-1", "g-1@transformer", "g-1~0a1b2c", "g-10", "g-1-feedback"]
+    sink.write([golden("mlserver_iris_single", request_id=rid) for rid in ids])
+    store = open_store(uri)
+    try:
+        found = sorted(r.id for r in store.query(RecordQuery(request_id="g-1")))
+        assert found == ["g-1", "g-1-feedback", "g-1@transformer", "g-1~0a1b2c"]
+    finally:
+        store.close()
+
+
 @pytest.mark.parametrize("engine", ["elasticsearch", "opensearch"])
 def test_a_node_that_cannot_be_reached_is_a_store_error_naming_it(engine: str) -> None:
     with socket.socket() as s:

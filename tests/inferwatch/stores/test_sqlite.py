@@ -41,8 +41,19 @@ def test_query_filters_newest_first(store: SQLiteStore) -> None:
     assert [r.id for r in iris] == ["id-9", "id-8", "id-7"]
     assert [r.id for r in store.query(RecordQuery(until=T0 + timedelta(seconds=2)))] == ["id-1", "id-0"]
     assert [r.id for r in store.query(RecordQuery(flag="partial"))] == ["id-100"]
-    assert [r.id for r in store.query(RecordQuery(request_id="id-1"))] == ["id-100", "id-1"]  # ids it prefixes too
+    assert [r.id for r in store.query(RecordQuery(request_id="id-1"))] == ["id-1"]  # not id-100: another request
     assert store.count() == 11
+
+
+def test_a_request_id_finds_its_graph_nodes_collisions_and_events_and_nothing_else(tmp_path: Path) -> None:
+    ids = ["g_1", "g_1@transformer", "g_1~0a1b2c", "g_1-feedback", "g_10", "gx1", "g_1x"]  # "_" is no wildcard
+    sink = SQLiteSink(tmp_path / "iw.db")
+    sink.write([InferenceRecord(id=rid, received_at=T0) for rid in ids])
+    sink.close()
+    store = SQLiteStore(tmp_path / "iw.db")
+    found = sorted(r.id for r in store.query(RecordQuery(request_id="g_1")))
+    store.close()
+    assert found == ["g_1", "g_1-feedback", "g_1@transformer", "g_1~0a1b2c"]
 
 
 def test_get_is_the_logged_record_of_exactly_that_id(tmp_path: Path) -> None:
