@@ -1,0 +1,1 @@
+"""``python -m bench.soak``: the logger under steady load for minutes, then every acknowledged request looked up."""
