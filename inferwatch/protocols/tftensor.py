@@ -127,6 +127,16 @@ def encode(t: Tensor) -> dict[str, Any]:
     return out
 
 
+def as_value_list(doc: Any) -> tuple[dict[str, Any], str, list[int]]:
+    """``doc`` rewritten with every value in its typed list (no ``tensorContent``, no shortened list), the key of
+    that list in it (in ``doc``'s spelling) and the tensor's shape: what redaction masks values in."""
+    t = decode(doc)
+    field = TF_DTYPES[t.extra.get("tf_dtype") or _BY_DATATYPE[t.datatype]][2]
+    t.extra["tf_values"] = field
+    t.extra.pop("tf_count", None)
+    return encode(t), _SNAKE[field] if t.extra.get("tf_snake") else field, t.shape
+
+
 def _dtype_name(value: Any) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         value = _BY_NUMBER.get(value, value)
