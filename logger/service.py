@@ -42,8 +42,7 @@ class LoggerService:
             uris = settings.sink or [common().default_store_uri]
             sinks = [open_sink(u) for u in uris]
         self.sinks = sinks
-        redactor = Redactor(settings.redact_path, settings.redact_field)
-        self.builder = RecordBuilder(redactor if redactor else None)
+        self.builder = RecordBuilder(Redactor(settings.redact_path, settings.redact_field), settings.redact_unparsed)
         self.pipeline: Pipeline[Exchange] = Pipeline(
             sinks,
             self.build,
@@ -68,7 +67,7 @@ class LoggerService:
         results = results_from_event(exchange)
         if results is None:
             return self.builder.build(exchange)
-        merged: list[Record] = [*results]
+        merged: list[Record] = [self.builder.redact_result(r) for r in results]
         return merged
 
     def start(self) -> None:
