@@ -9,6 +9,7 @@ an explanation) is stored as its masked JSON and decoded from that; a body that 
 truncated, or not parsable as its protocol — is *withheld*: only its size, content type, SHA-256 and (a safe
 form of) its parse error are kept, unless the builder is told to keep such bodies as captured
 (``unparsed="keep"``, flagged ``unredacted``). Tags (CloudEvents ``metadata``) are masked by field name.
+``RecordBuilder.scrub`` applies the same to an exchange before it is written to disk (the write-ahead log).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ class Body:
     header_length: int | None = None
     """``Inference-Header-Content-Length``: a V2 body in the binary tensor extension (``protocols.v2_binary``)."""
     redaction: str | None = None
-    """What redaction made of this body (a ``records.Redaction``): ``masked`` — ``raw`` is the masked JSON (plain,
+    """Set by ``RecordBuilder.scrub`` (a ``records.Redaction``): ``masked`` — ``raw`` is the masked JSON (plain,
     decompressed); ``withheld`` — ``raw`` is empty and ``sha256``/``parse_error`` describe the body; ``kept``."""
     sha256: str | None = None
     parse_error: str | None = None
@@ -104,6 +105,19 @@ class RecordBuilder:
     def __init__(self, redactor: Redactor | None = None, unparsed: Unparsed = "drop") -> None:
         self.redactor = redactor if redactor else None
         self.unparsed = unparsed
+
+    def scrub(self, ex: Exchange) -> Exchange:
+        """``ex`` as it may be written to disk before its record is built (the write-ahead log): bodies and tags
+        redacted as its record will be, so ``build(scrub(ex))`` is ``build(ex)``. ``ex`` itself without redaction."""
+        if self.redactor is None:
+            return ex
+        req, resp = ex.request, ex.response
+        return dataclasses.replace(
+            ex,
+            request=None if req is None else self._prepare(req, "request", ex).body,
+            response=None if resp is None else self._prepare(resp, "response", ex).body,
+            tags=self.redactor.mask_fields(ex.tags) or ex.tags,
+        )
 
     def redact_result(self, result: ResultRecord) -> ResultRecord:
         """A detector's answer that merges into a logged record, its body masked like a body, its tags like tags."""
@@ -193,7 +207,7 @@ class RecordBuilder:
 
     def _prepare(self, body: Body, kind: str, ex: Exchange) -> _Side:
         """Decode ``body`` and redact it: what a record may keep of it."""
-        if body.redaction == Redaction.WITHHELD:  # already withheld
+        if body.redaction == Redaction.WITHHELD:  # scrubbed before the write-ahead log
             return _Side(body, b"", None)
         raw = body.raw if body.truncated else _decompress(body.raw, body.content_encoding)
         hlen = None if body.truncated else body.header_length

@@ -57,7 +57,7 @@ class LoggerService:
                 spool_dir=settings.spool_dir or common().home / "spool",
                 spool_max_bytes=settings.spool_max_bytes,
             ),
-            codec=(encode_exchange, decode_exchange),
+            codec=(self._encode, decode_exchange),
         )
         self._rng = random.Random()
 
@@ -69,6 +69,11 @@ class LoggerService:
             return self.builder.build(exchange)
         merged: list[Record] = [self.builder.redact_result(r) for r in results]
         return merged
+
+    def _encode(self, exchange: Exchange) -> bytes:
+        """What the write-ahead log stores of an exchange: redacted as its record will be (``RecordBuilder.scrub``),
+        so nothing redaction masks or withholds is written to disk. Runs on the log's writer thread."""
+        return encode_exchange(self.builder.scrub(exchange))
 
     def start(self) -> None:
         self.pipeline.start()

@@ -1,14 +1,19 @@
-"""``RecordBuilder`` with redaction configured: what a record keeps of each kind of body."""
+"""``RecordBuilder`` with redaction configured: what a record keeps of each kind of body, and ``scrub`` (what the
+write-ahead log stores) giving the same record as the raw exchange."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 from typing import Any
 
+import numpy as np
 import orjson
 import pytest
 
 from inferwatch.capture import Body, Exchange, RecordBuilder
+from inferwatch.delivery.exchange_codec import decode_exchange, encode_exchange
+from inferwatch.protocols.v2_binary import encode_binary
 from inferwatch.records import InferenceRecord
 from inferwatch.redact import DEFAULT_MASK, Redactor
 
@@ -145,3 +150,51 @@ def test_tags_from_cloudevents_metadata_are_masked() -> None:
     rec = BUILDER.build(ex)
     _no_secret(rec)
     assert rec.tags["metadata"] == {"ssn": [MASK], "team": ["a"]} and rec.flags == ["redacted"]
+
+
+def _binary_v2() -> tuple[bytes, int]:
+    doc = {
+        "inputs": [
+            {"name": "ssn", "datatype": "INT64", "shape": [1]},
+            {"name": "age", "datatype": "INT64", "shape": [1], "data": [41]},
+        ]
+    }
+    return encode_binary(doc, {"ssn": np.array([123456789], dtype=np.int64)})
+
+
+def _exchanges() -> dict[str, Exchange]:
+    body, n = _binary_v2()
+    binary = _exchange(body, ct="application/octet-stream")
+    binary.request.header_length = n  # type: ignore[union-attr]
+    gz = _exchange(gzip.compress(_v2()))
+    gz.request.content_encoding = "gzip"  # type: ignore[union-attr]
+    clean = _exchange(orjson.dumps({"inputs": [{"name": "x", "datatype": "FP32", "shape": [1], "data": [0.5]}]}))
+    ex = {
+        "masked": _exchange(_v2()),
+        "truncated": _exchange(_v2(), limit=40),
+        "unparsable": _exchange(b"ssn=" + SECRET.encode(), ct="text/plain"),
+        "binary": binary,
+        "gzip": gz,
+        "clean": clean,
+    }
+    answer = orjson.dumps({"outputs": [{"name": "p", "datatype": "FP32", "shape": [1], "data": [0.5]}]})
+    for e in ex.values():
+        e.response = Body.capture(answer, None, 1 << 20)
+        e.tags = {"metadata": {"ssn": [SECRET]}}
+    return ex
+
+
+@pytest.mark.parametrize("name", list(_exchanges()))
+def test_scrub_leaves_no_secret_for_the_write_ahead_log_and_builds_the_same_record(name: str) -> None:
+    """Defect 4: the write-ahead log stored the exchange as captured, before the record was built."""
+    ex = _exchanges()[name]
+    on_disk = encode_exchange(BUILDER.scrub(ex))
+    assert SECRET.encode() not in on_disk and (123456789).to_bytes(8, "little") not in on_disk
+    assert b"123456789" not in on_disk
+    replayed = BUILDER.build(decode_exchange(on_disk))
+    assert replayed.to_dict() == BUILDER.build(ex).to_dict()
+
+
+def test_scrub_without_redaction_is_the_exchange_itself() -> None:
+    ex = _exchanges()["masked"]
+    assert RecordBuilder().scrub(ex) is ex
