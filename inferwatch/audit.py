@@ -11,7 +11,7 @@ from typing import Any, TextIO
 import orjson
 
 from inferwatch import timestamps
-from inferwatch.records import InferenceRecord
+from inferwatch.records import Flag, InferenceRecord
 from inferwatch.results import ResultRecord
 from inferwatch.settings import common
 from inferwatch.stores import RecordQuery, open_store
@@ -52,7 +52,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--until", type=parse_time, help="only records received before this time")
     p.add_argument(
         "--flag",
-        choices=["truncated", "parse_error", "partial", "upstream_error", "redacted", "outlier"],
+        choices=[*(f.value for f in Flag), "outlier"],
         help="records with this flag; outlier: a detector's result says is_outlier",
     )
     p.add_argument("--limit", type=int, default=20, help="at most this many records (default %(default)s)")

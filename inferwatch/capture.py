@@ -3,20 +3,33 @@
 The hot path only fills an ``Exchange`` (raw bytes, a few headers, timestamps) and hands it to the
 delivery pipeline. ``RecordBuilder.build`` runs on the pipeline's thread: it decompresses, decodes with the
 protocol codecs, flattens instances, redacts and flags — none of that costs the caller any latency.
+
+With redaction configured (``inferwatch.redact``) no body reaches a record unredacted: a body that decodes (or is
+an explanation) is stored as its masked JSON and decoded from that; a body that cannot be redacted reliably —
+truncated, or not parsable as its protocol — is *withheld*: only its size, content type, SHA-256 and (a safe
+form of) its parse error are kept, unless the builder is told to keep such bodies as captured
+(``unparsed="keep"``, flagged ``unredacted``). Tags (CloudEvents ``metadata``) are masked by field name.
+``RecordBuilder.scrub`` applies the same to an exchange before it is written to disk (the write-ahead log).
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import gzip
+import hashlib
 import zlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from inferwatch import jsonenc, timestamps
 from inferwatch.protocols import Decoded, decode_body, model_from_path
-from inferwatch.records import Flag, InferenceRecord, PayloadRecord
+from inferwatch.records import Flag, InferenceRecord, PayloadRecord, Redaction
 from inferwatch.redact import Redactor
+from inferwatch.results import ResultRecord
+
+Unparsed = Literal["drop", "keep"]
+"""What happens to a body redaction cannot handle: ``drop`` its bytes (default) or ``keep`` them as captured."""
 
 
 @dataclass(slots=True)
@@ -30,6 +43,11 @@ class Body:
     content_encoding: str | None = None
     header_length: int | None = None
     """``Inference-Header-Content-Length``: a V2 body in the binary tensor extension (``protocols.v2_binary``)."""
+    redaction: str | None = None
+    """Set by ``RecordBuilder.scrub`` (a ``records.Redaction``): ``masked`` — ``raw`` is the masked JSON (plain,
+    decompressed); ``withheld`` — ``raw`` is empty and ``sha256``/``parse_error`` describe the body; ``kept``."""
+    sha256: str | None = None
+    parse_error: str | None = None
 
     @classmethod
     def capture(
@@ -70,13 +88,50 @@ class Exchange:
     tags: dict[str, Any] = field(default_factory=dict)
 
 
-class RecordBuilder:
-    """Turns exchanges into records. Thread-safe; holds only configuration."""
+@dataclass(slots=True)
+class _Side:
+    """One body as the record gets it: ``body`` as it may be written to disk, ``raw`` the bytes to store
+    (decompressed), ``decoded`` what the codecs made of them (``None`` when withheld)."""
 
-    def __init__(self, redactor: Redactor | None = None) -> None:
-        self.redactor = redactor
+    body: Body
+    raw: bytes
+    decoded: Decoded | None
+
+
+class RecordBuilder:
+    """Turns exchanges into records. Thread-safe; holds only configuration.
+
+    ``redactor``: paths/fields masked before anything is stored (see the module doc); ``unparsed``: what happens
+    to a body it cannot redact (``drop``: withheld; ``keep``: stored as captured and flagged ``unredacted``)."""
+
+    def __init__(self, redactor: Redactor | None = None, unparsed: Unparsed = "drop") -> None:
+        self.redactor = redactor if redactor else None
+        self.unparsed = unparsed
+
+    def scrub(self, ex: Exchange) -> Exchange:
+        """``ex`` as it may be written to disk before its record is built (the write-ahead log): bodies and tags
+        redacted as its record will be, so ``build(scrub(ex))`` is ``build(ex)``. ``ex`` itself without redaction."""
+        if self.redactor is None:
+            return ex
+        req, resp = ex.request, ex.response
+        return dataclasses.replace(
+            ex,
+            request=None if req is None else self._prepare(req, "request", ex).body,
+            response=None if resp is None else self._prepare(resp, "response", ex).body,
+            tags=self.redactor.mask_fields(ex.tags) or ex.tags,
+        )
+
+    def redact_result(self, result: ResultRecord) -> ResultRecord:
+        """A detector's answer that merges into a logged record, its body masked like a body, its tags like tags."""
+        if self.redactor is None:
+            return result
+        body, tags = self.redactor.redact(result.body), self.redactor.mask_fields(result.tags)
+        if body is None and tags is None:
+            return result
+        return dataclasses.replace(result, body=result.body if body is None else body, tags=tags or result.tags)
 
     def build(self, ex: Exchange) -> InferenceRecord:
+        """The record of ``ex`` (see the module doc for what redaction keeps)."""
         rec = InferenceRecord(
             id=ex.request_id,
             received_at=timestamps.from_epoch(ex.received_at),
@@ -101,6 +156,9 @@ class RecordBuilder:
             rec.flag(Flag.COLLISION)
         if ex.error:
             rec.flag(Flag.UPSTREAM_ERROR)
+        if self.redactor is not None and (tags := self.redactor.mask_fields(ex.tags)) is not None:
+            rec.tags = tags
+            rec.flag(Flag.REDACTED)
         if ex.path and not rec.model_name:
             rec.model_name, version = model_from_path(ex.path)
             rec.model_version = rec.model_version or version
@@ -113,27 +171,27 @@ class RecordBuilder:
     def _side(self, rec: InferenceRecord, body: Body | None, kind: str, ex: Exchange) -> Decoded | None:
         if body is None:
             return None
-        raw = _decompress(body.raw, body.content_encoding) if not body.truncated else body.raw
-        out = PayloadRecord(content_type=body.content_type, size=body.size, truncated=body.truncated)
+        side = self._prepare(body, kind, ex)
+        body, raw, decoded = side.body, side.raw, side.decoded
+        out = PayloadRecord(
+            content_type=body.content_type,
+            size=body.size,
+            truncated=body.truncated,
+            redaction=body.redaction,
+            sha256=body.sha256,
+        )
+        setattr(rec, kind, out)
         if body.truncated:
             rec.flag(Flag.TRUNCATED)
-        decoded = decode_body(
-            raw,
-            kind=kind,
-            protocol=ex.protocol,
-            path=ex.path,
-            content_type=body.content_type,
-            header_length=None if body.truncated else body.header_length,
-        )
-        redacted = False
-        if self.redactor is not None and decoded.json is not None:
-            masked = self.redactor.redact(decoded.json)
-            if masked is not None:
-                redacted = True
-                rec.flag(Flag.REDACTED)
-                raw = jsonenc.dumps(masked)  # a binary V2 BYTES tensor's raw elements as base64
-                hint = decoded.protocol if decoded.payload is not None else ex.protocol
-                decoded = decode_body(raw, kind=kind, protocol=hint, path=ex.path, content_type=body.content_type)
+        if body.redaction in (Redaction.MASKED, Redaction.WITHHELD):
+            rec.flag(Flag.REDACTED)
+        elif body.redaction == Redaction.KEPT:
+            rec.flag(Flag.UNREDACTED)
+        if decoded is None:  # withheld
+            out.parse_error = body.parse_error
+            if body.parse_error and not body.truncated:
+                rec.flag(Flag.PARSE_ERROR)
+            return None
         out.raw, out.raw_encoding = _text(raw)
         out.protocol = decoded.protocol if decoded.payload is not None else None
         if decoded.payload is not None:
@@ -147,10 +205,55 @@ class RecordBuilder:
             out.protocol = decoded.protocol
         elif raw:
             out.parse_error = decoded.error
-            if not body.truncated and not redacted:
+            if not body.truncated and body.redaction != Redaction.MASKED:  # a failure of the masked form is ours
                 rec.flag(Flag.PARSE_ERROR)
-        setattr(rec, kind, out)
         return decoded
+
+    def _prepare(self, body: Body, kind: str, ex: Exchange) -> _Side:
+        """Decode ``body`` and redact it: what a record may keep of it."""
+        if body.redaction == Redaction.WITHHELD:  # scrubbed before the write-ahead log
+            return _Side(body, b"", None)
+        raw = body.raw if body.truncated else _decompress(body.raw, body.content_encoding)
+        hlen = None if body.truncated else body.header_length
+
+        def decode(data: bytes, protocol: str | None = ex.protocol, header_length: int | None = hlen) -> Decoded:
+            return decode_body(
+                data,
+                kind=kind,
+                protocol=protocol,
+                path=ex.path,
+                content_type=body.content_type,
+                header_length=header_length,
+            )
+
+        if self.redactor is None or body.redaction is not None or not raw:  # off, already done, or nothing to do
+            return _Side(body, raw, decode(raw))
+        decoded = decode(raw)
+        if body.truncated or decoded.error is not None or decoded.json is None:
+            # masking the prefix of a truncated body is not reliable (the cut may fall inside a value to mask, or
+            # turn the rest into one string); what does not parse as its protocol cannot be masked field by field
+            return self._unredactable(body, raw, decoded)
+        masked = self.redactor.redact(decoded.json)
+        if masked is None:
+            return _Side(body, raw, decoded)
+        raw = jsonenc.dumps(masked)  # a binary V2 BYTES tensor's raw elements as base64
+        hint = decoded.protocol if decoded.payload is not None else ex.protocol
+        safe = dataclasses.replace(body, raw=raw, content_encoding=None, header_length=None, redaction=Redaction.MASKED)
+        return _Side(safe, raw, decode(raw, hint, None))
+
+    def _unredactable(self, body: Body, raw: bytes, decoded: Decoded) -> _Side:
+        if self.unparsed == "keep":
+            return _Side(dataclasses.replace(body, redaction=Redaction.KEPT), raw, decoded)
+        withheld = Body(
+            b"",
+            body.content_type,
+            body.size,
+            body.truncated,
+            redaction=Redaction.WITHHELD,
+            sha256=hashlib.sha256(body.raw).hexdigest(),
+            parse_error=_safe_error(decoded),
+        )
+        return _Side(withheld, b"", None)
 
     @staticmethod
     def _instances(rec: InferenceRecord, req: Decoded | None, resp: Decoded | None) -> None:
@@ -173,6 +276,16 @@ def _rows(d: Decoded | None) -> list[dict[str, Any]]:
         return d.payload.rows()
     except Exception:  # a payload whose tensors disagree on the batch size keeps its decoded form only
         return []
+
+
+def _safe_error(decoded: Decoded) -> str | None:
+    """A withheld body's parse error, without what a codec may quote of it (numpy quotes the value it choked on).
+    Errors of parsing itself (not JSON, not UTF-8, a broken binary header) name positions and sizes only."""
+    if decoded.error is None:
+        return None
+    if decoded.json is None:
+        return decoded.error
+    return f"{decoded.protocol}: JSON that does not follow the protocol (the codec's reason may quote the body)"
 
 
 def _decompress(raw: bytes, encoding: str | None) -> bytes:

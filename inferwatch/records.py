@@ -19,12 +19,26 @@ from inferwatch import jsonenc, timestamps
 class Flag(StrEnum):
     """Why a record is not a plain, complete, decoded exchange."""
 
-    TRUNCATED = "truncated"  # a body was over the size limit; the first bytes are kept
-    PARSE_ERROR = "parse_error"  # a body could not be decoded; it is kept raw
+    TRUNCATED = "truncated"  # a body was over the size limit; the first bytes are kept (not when redacting)
+    PARSE_ERROR = "parse_error"  # a body could not be decoded; it is kept raw (not when redacting)
     PARTIAL = "partial"  # only one half (request or response) ever arrived
     UPSTREAM_ERROR = "upstream_error"  # the model server could not be reached or timed out
-    REDACTED = "redacted"  # configured paths/fields were masked before any sink
+    REDACTED = "redacted"  # configured paths/fields were masked, or a body withheld, before any sink
+    UNREDACTED = "unredacted"  # redaction is on, but a body it could not handle was kept as captured (opt-in)
     COLLISION = "collision"  # its request id was already taken: stored as <id>~<suffix>, tags.request_id = <id>
+
+
+class Redaction(StrEnum):
+    """What redaction did to one body (``PayloadRecord.redaction``; ``None``: nothing, or redaction is off)."""
+
+    MASKED = "masked"
+    """Configured paths/fields were masked: ``raw`` is the masked JSON, ``decoded`` its decoded form."""
+    WITHHELD = "withheld"
+    """The body could not be redacted (truncated, or not parsable as its protocol): no ``raw``, no ``decoded``;
+    ``size``, ``content_type``, ``sha256`` and ``parse_error`` describe it."""
+    KEPT = "kept"
+    """The body could not be redacted and is stored as captured, because the user opted in
+    (``--redact-unparsed keep``)."""
 
 
 NODE_MARK = "@"
@@ -52,6 +66,11 @@ class PayloadRecord:
     decoded: dict[str, Any] | None = None
     """``Payload.to_json()`` of the codec that understood the body, or ``None``."""
     parse_error: str | None = None
+    redaction: str | None = None
+    """A ``Redaction`` value when redaction changed or judged this body."""
+    sha256: str | None = None
+    """Hex SHA-256 of the bytes captured (before decompression; the first ``--max-payload-bytes`` of a truncated
+    body) when the body is ``withheld``: proves which body it was without keeping it."""
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PayloadRecord:

@@ -44,8 +44,7 @@ class LoggerService:
             uris = settings.sink or [common().default_store_uri]
             sinks = [open_sink(u) for u in uris]
         self.sinks = sinks
-        redactor = Redactor(settings.redact_path, settings.redact_field)
-        self.builder = RecordBuilder(redactor if redactor else None)
+        self.builder = RecordBuilder(Redactor(settings.redact_path, settings.redact_field), settings.redact_unparsed)
         self.pipeline: Pipeline[Exchange] = Pipeline(
             sinks,
             self.build,
@@ -60,7 +59,7 @@ class LoggerService:
                 spool_dir=settings.spool_dir or common().home / "spool",
                 spool_max_bytes=settings.spool_max_bytes,
             ),
-            codec=(encode_exchange, decode_exchange),
+            codec=(self._encode, decode_exchange),
         )
         self._rng = random.Random()
         self.ids = RecordIds(settings.id_window, self.metrics.id_collisions)
@@ -71,8 +70,13 @@ class LoggerService:
         results = results_from_event(exchange)
         if results is None:
             return self.builder.build(exchange)
-        merged: list[Record] = [*results]
+        merged: list[Record] = [self.builder.redact_result(r) for r in results]
         return merged
+
+    def _encode(self, exchange: Exchange) -> bytes:
+        """What the write-ahead log stores of an exchange: redacted as its record will be (``RecordBuilder.scrub``),
+        so nothing redaction masks or withholds is written to disk. Runs on the log's writer thread."""
+        return encode_exchange(self.builder.scrub(exchange))
 
     def start(self) -> None:
         self.pipeline.start()

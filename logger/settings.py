@@ -40,9 +40,22 @@ class LoggerSettings(BaseSettings):
         1_048_576, ge=0, description="Bodies over this many bytes are truncated and flagged."
     )
     redact_path: StrList = Field(
-        default_factory=list, description="Dotted JSON paths masked before sinks, e.g. meta.tags.user."
+        default_factory=list,
+        description="Dotted JSON path masked with [REDACTED] before anything is stored or sent, "
+        "e.g. meta.tags.user; * matches any key or list item.",
     )
-    redact_field: StrList = Field(default_factory=list, description="Feature/field names masked everywhere.")
+    redact_field: StrList = Field(
+        default_factory=list,
+        description="Feature/field name masked before anything is stored or sent: as an object key anywhere "
+        "(also in CloudEvents metadata), a named V2 input/output (kept as BYTES of its shape) and a Seldon "
+        "data.names column (ndarray, tensor, tftensor); the rest of the body stays decoded.",
+    )
+    redact_unparsed: Literal["drop", "keep"] = Field(
+        "drop",
+        description="With --redact-path/--redact-field, a body that cannot be redacted (truncated, or not parsable "
+        "as its protocol): drop its bytes, keeping size, content type, SHA-256 and parse error (flagged redacted); "
+        "keep: store it as captured, unredacted (flagged unredacted).",
+    )
     pairing_ttl: float = Field(30.0, gt=0, description="Seconds to wait for the other half of an event.")
     upstream_timeout: float = Field(60.0, gt=0, description="Seconds before a model call is answered with 504.")
     protocol: str | None = Field(None, description="Force a codec (seldon, v2, kserve-v1); else detected.")

@@ -1,5 +1,6 @@
 """Binary form of a raw ``Exchange`` for the write-ahead log: ``u32 n | n bytes of JSON metadata |
-request body | response body``. Bodies stay raw bytes (no base64); their lengths are in the metadata."""
+request body | response body``. Bodies stay raw bytes (no base64); their lengths are in the metadata, with every
+other field of ``Body`` (an entry written before a field existed decodes with its default)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from inferwatch.capture import Body, Exchange
 
 _LEN = struct.Struct("<I")
 _SIDES = ("request", "response")
-_BODY = ("content_type", "size", "truncated", "content_encoding", "header_length")
+_BODY = tuple(f.name for f in fields(Body) if f.name != "raw")
 _FIELDS = tuple(f.name for f in fields(Exchange) if f.name not in _SIDES)
 
 

@@ -16,6 +16,10 @@ import orjson
 from inferwatch.errors import CodecError
 
 BYTES = "BYTES"
+REDACTED = "[REDACTED]"
+"""What redaction (``inferwatch.redact``) writes in place of a masked value. The Seldon ``tensor`` and
+``tftensor`` codecs accept it in place of a number (such a tensor decodes as ``BYTES``), so a masked body still
+decodes; V2 and KServe v1 need no exception (a masked V2 tensor becomes ``BYTES``, KServe v1 values are untyped)."""
 
 #: Canonical V2 datatype -> numpy dtype. ``BYTES`` has no numpy dtype: its data is a Python list.
 V2_TO_NUMPY: dict[str, np.dtype[Any]] = {

@@ -6,6 +6,7 @@ A message carries one of ``data`` (``names`` + one of ``ndarray`` / ``tensor`` /
 ``binData``), ``names`` from ``data.names``, ``parameters`` = ``meta`` and ``id`` = ``meta.puid``; the data
 kind is kept in ``extra["data_kind"]``. A feedback body (``request``/``response``/``truth``/``reward``)
 yields the tensors of each part prefixed ``request.``, ``response.``, ``truth.`` and ``parameters["reward"]``.
+A ``tensor`` whose values redaction masked (``datatypes.REDACTED`` in place of numbers) decodes as ``BYTES``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from inferwatch.protocols import tftensor
 from inferwatch.protocols.base import REQUEST, RESPONSE
 from inferwatch.protocols.datatypes import (
     BYTES,
+    REDACTED,
     check_shape,
     datatype_of,
     element_json,
@@ -159,6 +161,9 @@ def _tensor_tensor(value: Any) -> Tensor:
     if not isinstance(value, dict):
         raise CodecError("Seldon data.tensor must be an object with 'shape' and 'values'")
     shape = check_shape(value.get("shape"), "Seldon data.tensor")
+    values = value.get("values", [])
+    if isinstance(values, list) and REDACTED in values:
+        return _redacted_tensor(shape, values)
     try:
         arr = np.asarray(value.get("values", []), dtype=np.float64)
     except (ValueError, TypeError) as e:
@@ -166,6 +171,15 @@ def _tensor_tensor(value: Any) -> Tensor:
     if arr.ndim != 1 or arr.size != size_of(shape):
         raise CodecError(f"Seldon data.tensor: shape {shape} needs {size_of(shape)} values, got {arr.size}")
     return Tensor("data", "FP64", shape, arr.reshape(shape))
+
+
+def _redacted_tensor(shape: list[int], values: list[Any]) -> Tensor:
+    """``tensor.values`` in which redaction masked some values: a ``BYTES`` tensor of the values as they are."""
+    if len(values) != size_of(shape):
+        raise CodecError(f"Seldon data.tensor: shape {shape} needs {size_of(shape)} values, got {len(values)}")
+    if any(v != REDACTED and (isinstance(v, bool) or not isinstance(v, int | float)) for v in values):
+        raise CodecError("Seldon data.tensor.values must be numbers (or the redaction mask)")
+    return Tensor("data", BYTES, shape, list(values))
 
 
 def _body_tensor(kind: str, value: Any) -> Tensor:
@@ -260,13 +274,20 @@ def _encode_data(payload: Payload, kind: str) -> dict[str, Any]:
         if kind == "ndarray":
             data["ndarray"] = t.nested() if isinstance(t.data, np.ndarray) else nest(list(t.data), t.shape)
         elif kind == "tensor":
-            if not isinstance(t.data, np.ndarray):
-                raise CodecError("Seldon data.tensor needs numeric data")
-            data["tensor"] = {"shape": list(t.shape), "values": to_lists(t.data.reshape(-1))}
+            data["tensor"] = {"shape": list(t.shape), "values": _tensor_values(t)}
         else:
             data["tftensor"] = tftensor.encode(t)
     data.update(payload.extra.get("data_other", {}))
     return data
+
+
+def _tensor_values(t: Tensor) -> list[Any]:
+    if isinstance(t.data, np.ndarray):
+        values: list[Any] = to_lists(t.data.reshape(-1))
+        return values
+    if REDACTED not in t.data:
+        raise CodecError("Seldon data.tensor needs numeric data")
+    return list(t.data)  # masked by redaction: numbers and masks, as decoded
 
 
 def _encode_feedback(payload: Payload) -> dict[str, Any]:

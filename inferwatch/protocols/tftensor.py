@@ -4,7 +4,8 @@ Both spellings are read: ``json_format.MessageToJson`` (camelCase, int64 as stri
 writes) and the snake_case one some Seldon components use (``float_val``, ``tensor_shape``). Values come
 either as ``tensorContent`` (base64 little-endian buffer, what ``tf.make_tensor_proto`` writes for more
 than one element) or as a typed value list; a shorter list is padded with its last value, as
-``tf.make_ndarray`` does.
+``tf.make_ndarray`` does. A value list in which redaction masked values (``datatypes.REDACTED`` in place of a
+value) decodes as a ``BYTES`` tensor of the values and masks (``extra["tf_dtype"]`` keeps the declared dtype).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from inferwatch.errors import CodecError
-from inferwatch.protocols.datatypes import BYTES, V2_TO_NUMPY, size_of, to_lists
+from inferwatch.protocols.datatypes import BYTES, REDACTED, V2_TO_NUMPY, size_of, to_lists
 from inferwatch.protocols.payload import Tensor
 
 # TF DataType name -> (enum number, V2 datatype, value field in camelCase)
@@ -90,13 +91,16 @@ def decode(doc: Any, name: str = "data") -> Tensor:
             extra["tf_values"] = field
         if len(values) != n:
             extra["tf_count"] = len(values)
+        if datatype != BYTES and REDACTED in values:
+            extra["tf_dtype"] = dtype_name
+            return Tensor(name, BYTES, shape, _redacted_values(values, field, datatype, n), extra=extra)
         data = _from_values(values, field, datatype, n, shape)
     return Tensor(name=name, datatype=datatype, shape=shape, data=data, extra=extra)
 
 
 def encode(t: Tensor) -> dict[str, Any]:
     """The inverse of ``decode``: TF's own choice of value field unless the tensor says otherwise."""
-    dtype_name = _BY_DATATYPE.get(t.datatype)
+    dtype_name = t.extra.get("tf_dtype") or _BY_DATATYPE.get(t.datatype)
     if dtype_name is None:
         raise CodecError(f"datatype {t.datatype} has no TensorFlow equivalent")
     number, _, field = TF_DTYPES[dtype_name]
@@ -121,6 +125,16 @@ def encode(t: Tensor) -> dict[str, Any]:
     if t.extra.get("tf_snake"):
         out = {_SNAKE.get(k, k): v for k, v in out.items()}
     return out
+
+
+def as_value_list(doc: Any) -> tuple[dict[str, Any], str, list[int]]:
+    """``doc`` rewritten with every value in its typed list (no ``tensorContent``, no shortened list), the key of
+    that list in it (in ``doc``'s spelling) and the tensor's shape: what redaction masks values in."""
+    t = decode(doc)
+    field = TF_DTYPES[t.extra.get("tf_dtype") or _BY_DATATYPE[t.datatype]][2]
+    t.extra["tf_values"] = field
+    t.extra.pop("tf_count", None)
+    return encode(t), _SNAKE[field] if t.extra.get("tf_snake") else field, t.shape
 
 
 def _dtype_name(value: Any) -> str:
@@ -166,7 +180,7 @@ def _from_content(content: Any, datatype: str, shape: list[int]) -> np.ndarray[A
 def _from_values(values: list[Any], field: str, datatype: str, n: int, shape: list[int]) -> Any:
     if datatype == BYTES:
         try:
-            flat = [base64.b64decode(v, validate=True) for v in values]
+            flat = [v if v == REDACTED else base64.b64decode(v, validate=True) for v in values]
         except (binascii.Error, ValueError, TypeError) as e:
             raise CodecError("tftensor stringVal elements must be base64") from e
         return flat + [flat[-1] if flat else b""] * (n - len(flat))
@@ -187,12 +201,29 @@ def _from_values(values: list[Any], field: str, datatype: str, n: int, shape: li
     return arr.reshape(shape)
 
 
+def _redacted_values(values: list[Any], field: str, datatype: str, n: int) -> list[Any]:
+    """A numeric value list with masked values: each other value decoded alone, padded as ``_from_values`` pads."""
+    out = [v if v == REDACTED else _from_values([v], field, datatype, 1, [1]).tolist()[0] for v in values]
+    if len(out) > n:
+        raise CodecError(f"tftensor has {len(out)} values for {n} elements")
+    return out + [out[-1] if out else REDACTED] * (n - len(out))
+
+
 def _to_values(t: Tensor, field: str) -> list[Any]:
+    if "tf_dtype" in t.extra:  # masked by redaction: numbers and masks (see ``_redacted_values``)
+        dtype = V2_TO_NUMPY[TF_DTYPES[t.extra["tf_dtype"]][1]]
+        return [v if v == REDACTED else _numbers(np.asarray([v], dtype), field)[0] for v in t.data]
     if t.datatype == BYTES:
-        return [base64.b64encode(v if isinstance(v, bytes) else str(v).encode()).decode() for v in t.data]
+        return [
+            v if v == REDACTED else base64.b64encode(v if isinstance(v, bytes) else str(v).encode()).decode()
+            for v in t.data
+        ]
     if not isinstance(t.data, np.ndarray):
         raise CodecError(f"tensor {t.name!r} has no numeric data")
-    flat = t.data.reshape(-1)
+    return _numbers(t.data.reshape(-1), field)
+
+
+def _numbers(flat: np.ndarray[Any, Any], field: str) -> list[Any]:
     if field == "halfVal":
         return [int(v) for v in flat.view(np.uint16)]
     if field in _STRING_INTS:

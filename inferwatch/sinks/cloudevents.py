@@ -6,8 +6,9 @@ is the original payload and whose headers are the executor's: ``Ce-Type
 io.seldon.serving.inference.request|response``, ``Ce-Requestid`` (the record id), ``Ce-Modelid``,
 ``Ce-Inferenceservicename``, ``Ce-Namespace``, ``Ce-Endpoint``, ``Ce-Protocol``. Pointing it at an
 inferwatch detector (``POST /``) runs outlier/drift detection on live traffic with no Kafka in between.
-A body that was truncated is not forwarded (a detector cannot use half a payload): it is counted as written
-and logged once per batch. 5xx and connection errors are retriable; other 4xx are not.
+A body that was truncated (a detector cannot use half a payload) or withheld by redaction (no bytes were kept)
+is not forwarded: it is counted as written and logged once per batch. With redaction on, the body forwarded is the
+record's, i.e. the masked one. 5xx and connection errors are retriable; other 4xx are not.
 
 Detector/explainer results (``ResultRecord``) are posted as one binary-mode event each, the way Seldon's
 detector components answer: body = alibi's JSON, ``Ce-Type`` ``io.seldon.serving.inference.outlier|drift``
@@ -28,7 +29,7 @@ from urllib.parse import urlsplit
 from inferwatch import jsonenc, timestamps
 from inferwatch.errors import ConfigError, SinkError
 from inferwatch.protocols.cloudevents import CloudEvent, EventType, to_binary_http
-from inferwatch.records import InferenceRecord, PayloadRecord
+from inferwatch.records import InferenceRecord, PayloadRecord, Redaction
 from inferwatch.results import EVENT_TYPES, Record, ResultRecord
 from inferwatch.sinks.base import Sink, SinkHealth, SinkURI
 
@@ -77,12 +78,12 @@ class CloudEventsSink:
                     payload: PayloadRecord | None = getattr(r, side)
                     if payload is None or not payload.size:
                         continue
-                    if payload.truncated:
+                    if payload.truncated or payload.redaction == Redaction.WITHHELD:
                         skipped += 1
                         continue
                     self._post(_event(r, side, payload))
         if skipped:
-            log.warning("%s: %d truncated bodies not forwarded to %s", self.name, skipped, self.url)
+            log.warning("%s: %d truncated or withheld bodies not forwarded to %s", self.name, skipped, self.url)
         self._last_error = None
 
     def _post(self, event: CloudEvent) -> None:

@@ -120,4 +120,6 @@ def test_a_redacted_binary_v2_body_keeps_its_bytes_tensor_as_base64() -> None:
     record = RecordBuilder(Redactor(fields=["scale"])).build(ex)
     assert record.request is not None and record.request.raw_encoding == "utf-8"
     inputs = {i["name"]: i["data"] for i in orjson.loads(record.request.raw)["inputs"]}
-    assert inputs["words"] == ["cGV0YWw=", "", "c8OpcGFsZQ=="] and inputs["scale"] == "[REDACTED]"
+    assert inputs["words"] == ["cGV0YWw=", "", "c8OpcGFsZQ=="] and inputs["scale"] == ["[REDACTED]"]
+    decoded = {t["name"]: t for t in record.request.decoded["tensors"]}  # type: ignore[index]
+    assert decoded["scale"]["datatype"] == "BYTES" and len(decoded) == 5  # masked, and nothing else lost

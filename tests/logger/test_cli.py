@@ -130,3 +130,4 @@ def test_the_flags_users_call_stay() -> None:
         "--model-name", "--deployment", "--namespace", "--endpoint",
     }  # fmt: skip
     assert "--durability {async,sync}" in help_text(["logger"])
+    assert "--redact-unparsed {drop,keep}" in help_text(["logger"])

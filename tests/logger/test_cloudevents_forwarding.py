@@ -75,6 +75,45 @@ def test_unreachable_endpoint_is_retriable_and_4xx_is_not(tmp_path: Path) -> Non
         assert not e.value.retriable and "404" in e.value.message
 
 
+def test_redacted_bodies_are_forwarded_masked(tmp_path: Path, run_logger) -> None:
+    """The sink forwards the record's body: with --redact-field, the masked one."""
+    receiver, db = _receiver(tmp_path)
+    receiver.start()
+    try:
+        with (
+            serving(create_app(receiver)) as rx_url,
+            serving(_echo()) as model_url,
+            run_logger(upstream=model_url, sink=[f"cloudevents+{rx_url}/?send=both"], redact_field=["b"]) as lg,
+        ):
+            r = httpx.post(f"{lg.url}/api/v1.0/predictions", json=SELDON)
+            rid = r.headers["x-request-id"]
+            deadline = time.monotonic() + 10
+            found: list = []
+            while not found and time.monotonic() < deadline:
+                time.sleep(0.05)
+                store = SQLiteStore(db)
+                found = store.query(RecordQuery(request_id=rid))
+                store.close()
+    finally:
+        receiver.stop()
+    assert found, "the receiver stored nothing"
+    assert [i["request"] for i in found[0].instances] == [{"a": 1.0, "b": "[REDACTED]"}, {"a": 3.0, "b": "[REDACTED]"}]
+    assert "redacted" not in found[0].flags  # the receiver has no redaction of its own: it got masked bodies
+
+
+def test_a_body_withheld_by_redaction_is_not_forwarded() -> None:
+    """No bytes were kept: posting an empty body would be a lie (and no connection is even made)."""
+    from datetime import UTC, datetime
+
+    from inferwatch.records import InferenceRecord, PayloadRecord
+
+    withheld = PayloadRecord(size=40, raw="", redaction="withheld", sha256="0" * 64, parse_error="not JSON")
+    rec = InferenceRecord(id="x", received_at=datetime.now(UTC), request=withheld)
+    dead = open_sink(f"cloudevents+http://127.0.0.1:{free_port()}/")
+    dead.write([rec])
+    assert dead.health().ok
+
+
 def _echo():  # type: ignore[no-untyped-def]
     from starlette.applications import Starlette
     from starlette.requests import Request

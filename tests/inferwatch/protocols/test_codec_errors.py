@@ -9,6 +9,7 @@ import pytest
 
 from inferwatch.errors import CodecError
 from inferwatch.protocols import get_codec
+from inferwatch.protocols.datatypes import REDACTED
 from inferwatch.protocols.payload import Payload, Tensor
 
 
@@ -146,3 +147,40 @@ def test_seldon_tftensor_layouts() -> None:
     p = codec.decode_request(strings)
     assert p.tensors[0].data == [b"hello", b"world"]
     assert codec.encode_request(p) == strings
+
+
+def _tf(dtype: str, field: str, values: list[Any], size: int = 2) -> dict[str, Any]:
+    return {"tftensor": {"dtype": dtype, "tensorShape": {"dim": [{"size": str(size)}]}, field: values}}
+
+
+@pytest.mark.parametrize(
+    ("data", "values"),
+    [
+        ({"tensor": {"shape": [1, 3], "values": [1.5, REDACTED, 2]}}, [1.5, REDACTED, 2]),
+        (_tf("DT_INT64", "int64Val", ["7", REDACTED], 3), [7, REDACTED, REDACTED]),  # padded with the last value
+        (_tf("DT_HALF", "halfVal", [REDACTED, 15360]), [REDACTED, 1.0]),
+        (_tf("DT_STRING", "stringVal", ["aGk=", REDACTED]), [b"hi", REDACTED]),
+    ],
+    ids=["tensor", "tftensor-int64", "tftensor-half", "tftensor-string"],
+)
+def test_seldon_numeric_values_masked_by_redaction_decode_as_bytes_and_encode_back(data: Any, values: Any) -> None:
+    codec = get_codec("seldon")
+    body = {"data": {"names": ["a", "b", "c"][: len(values)], **data}}
+    p = codec.decode_request(body)
+    assert p.tensors[0].datatype == "BYTES" and p.tensors[0].data == values
+    assert codec.encode_request(p) == body
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        ({"tensor": {"shape": [2], "values": ["x", REDACTED]}}, "must be numbers (or the redaction mask)"),
+        ({"tensor": {"shape": [3], "values": [1, REDACTED]}}, "needs 3 values, got 2"),
+        ({"tensor": {"shape": [2], "values": ["x", 1]}}, "must be numbers"),
+        (_tf("DT_FLOAT", "floatVal", ["x", REDACTED]), "is not a valid FP32 list"),
+    ],
+)
+def test_only_the_redaction_mask_may_stand_in_for_a_number(data: Any, reason: str) -> None:
+    with pytest.raises(CodecError) as e:
+        get_codec("seldon").decode_request({"data": data})
+    assert reason in e.value.message
