@@ -29,7 +29,9 @@ class LoggerSettings(BaseSettings):
     sink: StrList = Field(
         default_factory=list, description="Sink URIs; the embedded store ($INFERWATCH_HOME/inferwatch.db) when none."
     )
-    queue_size: int = Field(10_000, ge=1, description="Records held in memory per queue before drops.")
+    queue_size: int = Field(
+        10_000, ge=1, description="Records held in memory per queue before spooling (dropping without a spool)."
+    )
     batch_size: int = Field(500, ge=1, description="Records per sink write.")
     linger_ms: float = Field(50.0, ge=0, description="Milliseconds a sink worker waits to fill a batch.")
     max_retries: int = Field(
@@ -63,10 +65,13 @@ class LoggerSettings(BaseSettings):
     )
     spool_dir: Path | None = Field(
         None,
-        description="On-disk spools of slow/failing sinks and the write-ahead log; default $INFERWATCH_HOME/spool.",
+        description="On-disk spools: the intake spool (a busy record builder), those of slow/failing sinks and the "
+        "write-ahead log; default $INFERWATCH_HOME/spool.",
     )
     spool_max_bytes: int = Field(
-        1 << 30, ge=0, description="Bound of each sink's spool (and of the write-ahead log); 0 = no spool."
+        1 << 30,
+        ge=0,
+        description="Bound of the intake spool, of each sink's spool and of the write-ahead log; 0 = no spool.",
     )
 
     @field_validator("sink", "redact_path", "redact_field", mode="before")
