@@ -37,6 +37,7 @@ from inferwatch.delivery.spool import Spool
 from inferwatch.delivery.wal import WAL, AckTracker, WriteAheadLog
 from inferwatch.delivery.worker import SinkWorker, SpoolConfig
 from inferwatch.errors import ConfigError
+from inferwatch.health import Check, thread_check
 from inferwatch.results import Record
 from inferwatch.sinks.base import Sink
 
@@ -138,6 +139,7 @@ class Pipeline(Generic[T]):
         self._thread = threading.Thread(target=self._run, name="record-builder", daemon=True)
         self._stopping = threading.Event()
         self._deadline = float("inf")
+        self._started = False
 
     @property
     def durable(self) -> bool:
@@ -154,6 +156,7 @@ class Pipeline(Generic[T]):
     def start(self) -> None:
         """Start the workers (each replays its spool first), the builder, then the write-ahead log
         (which re-submits what the last run did not acknowledge)."""
+        self._started = True
         for w in self.workers:
             w.start()
         self._intake.start()
@@ -197,6 +200,31 @@ class Pipeline(Generic[T]):
         if self.wal is not None:
             out[WAL] = (self.wal.spool.records, self.wal.spool.size_bytes)
         return out
+
+    def liveness(self) -> Check:
+        """Every delivery thread runs (the builder, each sink's worker, the write-ahead log's writer). A dead one
+        delivers nothing any more: only a restart helps. Before ``start`` and from ``stop`` on: ok."""
+        if not self._started or self._stopping.is_set():
+            return Check(True)
+        threads = [self._thread, *(w.thread for w in self.workers)]
+        if self.wal is not None:
+            threads.append(self.wal.thread)
+        dead = [t.name for t in threads if not thread_check(t).ok]
+        if not dead:
+            return Check(True, detail={"threads": len(threads)})
+        return Check(False, f"delivery thread(s) died: {', '.join(dead)}; nothing is delivered through them")
+
+    def room(self) -> Check:
+        """Whether an item submitted now is accepted (intake queue or intake spool has room) rather than dropped."""
+        queued, (spooled, spool_bytes) = self._intake.depth(), self._intake.backlog()
+        detail = {"queued": queued, "spooled": spooled, "spool_bytes": spool_bytes}
+        if self._intake.has_room():
+            return Check(True, detail=detail)
+        if self._intake.directory is None:
+            why = f"the intake queue is full ({self.options.queue_size}) and there is no spool"
+        else:
+            why = f"the intake spool is full ({self.options.spool_max_bytes} bytes): the record builder is far behind"
+        return Check(False, why + "; submitted items are dropped", detail)
 
     def stop(self) -> None:
         """Deliver everything accepted so far, or spool it (bounded by ``shutdown_timeout``), then close
