@@ -28,7 +28,7 @@ from inferwatch.explainers.core import ExplainerCore
 from inferwatch.explainers.results import ExplainerResults
 from inferwatch.explainers.settings import ExplainerSettings
 from inferwatch.protocols import KSERVE_V1, SELDON, V2, Payload, Tensor, get_codec
-from inferwatch.web import create_admin_app, install_error_handler
+from inferwatch.web import create_admin_app, install_error_handler, live_response
 
 
 def _json(body: Any, status: int = 200) -> Response:
@@ -88,6 +88,8 @@ def create_app(settings: ExplainerSettings, core: ExplainerCore, results: Explai
         finally:
             await core.stop()
 
+    if results is not None:
+        results.publisher.watch(core.probes)  # live only while result delivery runs
     app = FastAPI(title=f"inferwatch explainer ({settings.kind})", lifespan=lifespan)
     install_error_handler(app)
     seldon, kserve, v2 = get_codec(SELDON), get_codec(KSERVE_V1), get_codec(V2)
@@ -128,23 +130,27 @@ def create_app(settings: ExplainerSettings, core: ExplainerCore, results: Explai
         body_id = ids.from_body(body)
         return _json({"explanations": await explain(request, body["instances"], _params(body), body_id)})
 
-    async def ok() -> dict[str, str]:
-        return {"status": "ok"}
+    async def live() -> Response:
+        if core.probes.live_report()["live"]:
+            return _json({"status": "ok"})
+        return live_response(core.probes)
+
+    async def v2_live() -> Response:
+        is_live = bool(core.probes.live_report()["live"])
+        return _json({"live": is_live}, 200 if is_live else 503)
 
     async def ready() -> Response:
-        return _json({"ready": core.ready}, 200 if core.ready else 503)
+        is_ready = bool(core.probes.report()["ready"])
+        return _json({"ready": is_ready}, 200 if is_ready else 503)
 
-    for path in ("/health/ping", "/health/live", "/v2/health/live"):
-        app.add_api_route(path, ok, methods=["GET"])
+    for path in ("/health/ping", "/health/live"):
+        app.add_api_route(path, live, methods=["GET"], summary="Liveness: 503 once result delivery has died")
+    app.add_api_route("/v2/health/live", v2_live, methods=["GET"], summary="Liveness (V2)")
     for path in ("/health/status", "/health/ready", "/v2/health/ready", "/v2/models/{name}/ready"):
-        app.add_api_route(path, ready, methods=["GET"])
+        app.add_api_route(path, ready, methods=["GET"], summary="Readiness: 503 until the explainer is fitted")
     return app
 
 
 def create_explainer_admin_app(core: ExplainerCore) -> FastAPI:
-    """``/metrics`` and health on ``--metrics-port``."""
-
-    def health() -> dict[str, object]:
-        return {"ok": core.ready, "kind": core.kind_name, "model": core.client.url}
-
-    return create_admin_app("inferwatch explainer", core.metrics.registry, health)
+    """``/metrics``, ``/health/live`` and ``/health/ready`` on ``--metrics-port`` (``core.probes``)."""
+    return create_admin_app("inferwatch explainer", core.metrics.registry, core.probes)

@@ -51,7 +51,9 @@ Durability (--durability; a full spool drops records, counted in inferwatch_reco
                    are paired in memory first.
 
 Requests with 'Seldon-Skip-Logging: true' are forwarded but not logged. Metrics and health are served
-on --metrics-port (/metrics, /health/live, /health/ready). Every flag has an environment variable
+on --metrics-port (/metrics, /health/live, /health/ready). Ready: the model answers its probe (a TCP
+connect, or --upstream-probe-path) and the intake has room; a sink that is down only shows in the body.
+Live: every delivery thread runs. Every flag has an environment variable
 INFERWATCH_LOGGER_<FLAG> (e.g. INFERWATCH_LOGGER_UPSTREAM); flags win.
 """
 )

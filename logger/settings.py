@@ -47,6 +47,14 @@ class LoggerSettings(BaseSettings):
     redact_field: StrList = Field(default_factory=list, description="Feature/field names masked everywhere.")
     pairing_ttl: float = Field(30.0, gt=0, description="Seconds to wait for the other half of an event.")
     upstream_timeout: float = Field(60.0, gt=0, description="Seconds before a model call is answered with 504.")
+    upstream_probe_path: str | None = Field(
+        None,
+        description="Model server path probed for the proxy's readiness (e.g. /v2/health/ready, /health/ping; "
+        "2xx = ready); none: a TCP connect to the upstream.",
+    )
+    upstream_probe_seconds: float = Field(
+        5.0, gt=0, description="Seconds between two probes of the model server (cached; never probed per request)."
+    )
     protocol: str | None = Field(None, description="Force a codec (seldon, v2, kserve-v1); else detected.")
     model_name: str | None = Field(None, description="Model name recorded when the path/body does not say.")
     deployment: str | None = Field(None, description="Deployment name recorded with every request.")
@@ -78,6 +86,13 @@ class LoggerSettings(BaseSettings):
     @classmethod
     def _lists(cls, v: object) -> object:
         return split_list(v)
+
+    @field_validator("upstream_probe_path")
+    @classmethod
+    def _probe_path(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith("/"):
+            raise ValueError(f"upstream_probe_path must start with '/', got {v!r}")
+        return v
 
     @field_validator("upstream")
     @classmethod
