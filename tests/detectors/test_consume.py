@@ -165,8 +165,7 @@ def test_a_consumer_thread_killed_out_of_the_loop_makes_detector_consume_not_liv
 ) -> None:
     topic = unique_name("records-dies")
     sink = open_sink(f"kafka://{kafka_bootstrap}?topic={topic}")
-    sink.write(_records(25, shift=0.0))
-    sink.close()
+    sink.write(_records(10, shift=0.0))  # fewer than a window: predict is not called yet
     core = _core(tmp_path)  # windows of 20: the first closed window calls predict
     admin = TestClient(create_detector_admin_app(core))
     consumer = _consumer(kafka_bootstrap, topic, unique_name("g"))
@@ -178,12 +177,15 @@ def test_a_consumer_thread_killed_out_of_the_loop_makes_detector_consume_not_liv
             assert time.monotonic() < deadline, ready.text
             time.sleep(0.1)
         assert ready.json()["checks"]["consumer-polling"]["assigned_partitions"] >= 1
+        assert admin.get("/health/live").status_code == 200
         core.loaded.detector = RaisingDetector()
+        sink.write(_records(15, shift=0.0))  # the window closes: predict raises out of the loop
         while (live := admin.get("/health/live")).status_code != 503:
             assert time.monotonic() < deadline, live.text
             time.sleep(0.1)
     finally:
         thread.stop()
         consumer.close()
+        sink.close()
     assert "ValueError: Input contains NaN" in live.json()["problems"][0]
     assert admin.get("/health/ready").status_code == 503
