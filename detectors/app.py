@@ -35,7 +35,7 @@ from inferwatch.protocols.datatypes import datatype_for
 from inferwatch.protocols.seldon import json_message
 from inferwatch.protocols.v2 import TensorMetadata, array_tensor
 from inferwatch.protocols.v2_binary import HEADER_LENGTH, header_length
-from inferwatch.web import create_admin_app, install_error_handler, live_response
+from inferwatch.web import create_admin_app, health_report, install_error_handler, live_response
 
 log = logging.getLogger("inferwatch.detectors.app")
 
@@ -138,7 +138,7 @@ def create_app(settings: DetectorSettings, core: DetectorCore, results: Detector
 
     @app.get("/health/status", summary="Readiness (Seldon): 503 while the detector cannot do its job")
     async def status() -> JSONResponse:
-        h = core.health()
+        h = await health_report(core.probes)
         return JSONResponse({"status": "ok" if h["ready"] else "unavailable", **h}, 200 if h["ready"] else 503)
 
     datatype = datatype_for(core.loaded.dtype)  # the reference's: FP32, INT64...
@@ -160,7 +160,7 @@ def create_app(settings: DetectorSettings, core: DetectorCore, results: Detector
 
     @app.get("/v2/health/ready")
     async def v2_ready() -> JSONResponse:
-        ready = bool(core.health()["ready"])
+        ready = bool((await health_report(core.probes))["ready"])
         return JSONResponse({"ready": ready}, 200 if ready else 503)
 
     @app.post("/v2/models/{name}/infer")

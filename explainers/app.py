@@ -29,7 +29,7 @@ from inferwatch.explainers.results import ExplainerResults, explained_origin
 from inferwatch.explainers.settings import ExplainerSettings
 from inferwatch.protocols import KSERVE_V1, SELDON, V2, Payload, Tensor, get_codec
 from inferwatch.protocols.headers import X_REQUEST_ID
-from inferwatch.web import create_admin_app, install_error_handler, live_response
+from inferwatch.web import create_admin_app, health_report, install_error_handler, live_response
 
 
 def _json(body: Any, status: int = 200, request_id: str | None = None) -> Response:
@@ -147,7 +147,7 @@ def create_app(settings: ExplainerSettings, core: ExplainerCore, results: Explai
         return _json({"live": is_live}, 200 if is_live else 503)
 
     async def ready() -> Response:
-        is_ready = bool(core.probes.report()["ready"])
+        is_ready = bool((await health_report(core.probes))["ready"])
         return _json({"ready": is_ready}, 200 if is_ready else 503)
 
     for path in ("/health/ping", "/health/live"):

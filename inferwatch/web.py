@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CollectorRegistry
+from starlette.concurrency import run_in_threadpool
 
 from inferwatch.errors import InferwatchError
 from inferwatch.health import Health
@@ -39,10 +40,16 @@ def live_response(health: Health) -> JSONResponse:
     return JSONResponse(body, status_code=200 if body["live"] else 503)
 
 
-def ready_response(health: Health) -> JSONResponse:
+async def health_report(health: Health) -> dict[str, object]:
+    """``health.report()`` off the event loop: a detail check may ask a sink over the network (its client's own
+    timeout), and the loop serves predictions meanwhile."""
+    return await run_in_threadpool(health.report)
+
+
+async def ready_response(health: Health) -> JSONResponse:
     """``200`` while the service is live and every readiness check passes, else ``503`` (no traffic is sent to
     it); the body has every check, details included."""
-    body = health.report()
+    body = await health_report(health)
     return JSONResponse(body, status_code=200 if body["ready"] else 503)
 
 
@@ -61,6 +68,6 @@ def create_admin_app(title: str, registry: CollectorRegistry, health: Health) ->
 
     @app.get("/health/ready", summary="Readiness: 503 while the service cannot do its job; every check in the body")
     async def ready() -> JSONResponse:
-        return ready_response(health)
+        return await ready_response(health)
 
     return app

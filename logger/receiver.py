@@ -97,7 +97,7 @@ def create_receiver_app(service: LoggerService) -> FastAPI:
 
     @app.get("/health/ready", summary="Readiness: events can be accepted and spooled; sinks as detail")
     async def ready() -> JSONResponse:
-        return ready_response(service.probes)
+        return await ready_response(service.probes)
 
     return app
 
