@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import orjson
 from fastapi import FastAPI, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from inferwatch.detectors.core import DetectorCore
@@ -35,7 +35,7 @@ from inferwatch.protocols.datatypes import datatype_for
 from inferwatch.protocols.seldon import json_message
 from inferwatch.protocols.v2 import TensorMetadata, array_tensor
 from inferwatch.protocols.v2_binary import HEADER_LENGTH, header_length
-from inferwatch.web import create_admin_app, install_error_handler
+from inferwatch.web import create_admin_app, health_report, install_error_handler, live_response
 
 log = logging.getLogger("inferwatch.detectors.app")
 
@@ -130,13 +130,16 @@ def create_app(settings: DetectorSettings, core: DetectorCore, results: Detector
         summary = await run_in_threadpool(feedback.handle, raw, origin, request.headers.get("content-type"))
         return _json(seldon_codec.encode_response(json_message(summary)))
 
-    @app.get("/health/ping")
+    @app.get("/health/ping", summary="Liveness (Seldon): pong, or 503 once a worker the detector needs has died")
     async def ping() -> Response:
-        return Response("pong", media_type="text/plain")
+        if core.probes.live_report()["live"]:
+            return Response("pong", media_type="text/plain")
+        return live_response(core.probes)
 
-    @app.get("/health/status")
-    async def status() -> dict[str, object]:
-        return {"status": "ok", **core.health()}
+    @app.get("/health/status", summary="Readiness (Seldon): 503 while the detector cannot do its job")
+    async def status() -> JSONResponse:
+        h = await health_report(core.probes)
+        return JSONResponse({"status": "ok" if h["ready"] else "unavailable", **h}, 200 if h["ready"] else 503)
 
     datatype = datatype_for(core.loaded.dtype)  # the reference's: FP32, INT64...
 
@@ -151,12 +154,14 @@ def create_app(settings: DetectorSettings, core: DetectorCore, results: Detector
         }
 
     @app.get("/v2/health/live")
-    async def v2_live() -> dict[str, bool]:
-        return {"live": True}
+    async def v2_live() -> JSONResponse:
+        live = bool(core.probes.live_report()["live"])
+        return JSONResponse({"live": live}, 200 if live else 503)
 
     @app.get("/v2/health/ready")
-    async def v2_ready() -> dict[str, bool]:
-        return {"ready": True}
+    async def v2_ready() -> JSONResponse:
+        ready = bool((await health_report(core.probes))["ready"])
+        return JSONResponse({"ready": ready}, 200 if ready else 503)
 
     @app.post("/v2/models/{name}/infer")
     async def v2_infer(name: str, request: Request) -> Response:
@@ -228,11 +233,14 @@ async def _lifespan(core: DetectorCore, feedback: FeedbackService) -> AsyncItera
             except InferwatchError as e:
                 log.error("closing a time window failed: %s", e.message)
 
-    task = asyncio.create_task(ticker(seconds)) if seconds is not None else None
+    task = asyncio.create_task(ticker(seconds), name="window-ticker") if seconds is not None else None
+    if task is not None:
+        core.probes.watch_task("window-ticker", task)  # without it, time windows never close
     try:
         yield
     finally:
         if task is not None:
+            core.probes.forget("window-ticker")
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
         feedback.close()
@@ -240,4 +248,5 @@ async def _lifespan(core: DetectorCore, feedback: FeedbackService) -> AsyncItera
 
 
 def create_detector_admin_app(core: DetectorCore) -> FastAPI:
-    return create_admin_app("inferwatch detector", core.registry, core.health)
+    """``/metrics``, ``/health/live`` and ``/health/ready`` on ``--metrics-port`` (``core.probes``)."""
+    return create_admin_app("inferwatch detector", core.registry, core.probes)

@@ -36,12 +36,13 @@ default; a directory holding another detector's state is refused at start), as i
 of type io.seldon.serving.feedback) take Seldon Feedback messages: truth + response, or a request id looked up in
 --feedback-store; they count seldon_metric_true_positive_total (and the false_positive, true_negative,
 false_negative series) and inferwatch_feedback_accuracy per model_name and class.
-Metrics on --metrics-port /metrics.
+Metrics on --metrics-port /metrics; health on /health/live and /health/ready there.
 'consume' reads the logger's Kafka topic of paired records in a consumer group, runs each record's request
 instances through the detector and commits after processing (at-least-once); unusable records are counted
 (inferwatch_consumer_records_total{{outcome="unusable"}}) and skipped; a record delivered again is counted once
 in a drift window (inferwatch_detector_duplicates_total); --window-seconds windows close on time.
-Its metrics are on --metrics-port.
+Its metrics and health are on --metrics-port: live while the consumer thread runs (an error out of its loop
+kills it, logged at CRITICAL), ready while it also polled within the last 60 s.
 Every serve and consume flag but --bootstrap/--topic/--group has an environment variable
 INFERWATCH_DETECTOR_<FLAG> (shown with each flag); flags win.
 """
@@ -137,8 +138,6 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _consume(args: argparse.Namespace) -> int:
-    import threading
-
     from inferwatch.detectors.app import create_detector_admin_app
     from inferwatch.detectors.consume import RecordDetector
     from inferwatch.detectors.core import DetectorCore
@@ -150,14 +149,7 @@ def _consume(args: argparse.Namespace) -> int:
     core = DetectorCore(settings)
     results = start_results(settings, core)
     consumer = group_consumer(args.bootstrap.split(","), args.topic, args.group)
-    stop = threading.Event()
-    worker = threading.Thread(
-        target=RecordDetector(core, results=results).consume,
-        args=(consumer,),
-        kwargs={"stop": stop},
-        name="consume",
-        daemon=True,
-    )
+    worker = RecordDetector(core, results=results).in_background(consumer)
     logging.getLogger("inferwatch.detectors").info(
         "%s detector from %s consuming %s (group %s)", core.detector_type, settings.detector, args.topic, args.group
     )
@@ -165,8 +157,7 @@ def _consume(args: argparse.Namespace) -> int:
     try:
         serve(create_detector_admin_app(core), settings.host, settings.metrics_port)
     finally:
-        stop.set()
-        worker.join(30)
+        worker.stop(30)
         consumer.close()
         core.close()
         results.publisher.close()

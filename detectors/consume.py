@@ -14,6 +14,11 @@ once: the record's id (``topic/partition/offset``, what redelivery repeats; the 
 clients may reuse it) is passed to ``DetectorCore.detect``, which skips a record it already took (counted under
 ``outcome="duplicate"`` and in ``inferwatch_detector_duplicates_total``). A time window (``window_seconds``)
 closes on time even when no record arrives: the loop calls ``DetectorCore.tick`` after every poll.
+
+``detector consume`` runs the loop on a thread of its own (``RecordDetector.in_background``), watched by the core's
+health probes: the process is live while that thread runs (it dies on an error out of the loop, e.g. a
+``CommitFailedError`` after a rebalance, or an exception alibi-detect raised; logged at CRITICAL) and ready while it
+also polled within the last ``stall_seconds``.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from inferwatch.detectors.core import DetectorCore
 from inferwatch.detectors.results import DetectorResults
 from inferwatch.errors import InferwatchError
 from inferwatch.results import Origin
-from inferwatch.sources.kafka import consume
+from inferwatch.sources.kafka import ConsumerThread, PollWatch, consume
 
 log = logging.getLogger("inferwatch.detectors.consume")
 
@@ -83,6 +88,7 @@ class RecordDetector:
         stop: threading.Event | None = None,
         max_records: int | None = None,
         idle_timeout: float | None = None,
+        watch: PollWatch | None = None,
     ) -> int:
         """Detect on every record ``consumer`` delivers, committing after each batch (``inferwatch.sources.kafka
         .consume``) until ``stop``, ``max_records`` or ``idle_timeout``. Returns how many records were handled."""
@@ -93,7 +99,18 @@ class RecordDetector:
             max_records=max_records,
             idle_timeout=idle_timeout,
             after_poll=self.tick if self.core.settings.window_seconds is not None else None,
+            watch=watch,
         )
+
+    def in_background(self, consumer: Any, stall_seconds: float = 60.0) -> ConsumerThread:
+        """``consume`` on a thread named ``consume`` (not started), added to the core's probes: liveness (the
+        thread runs) and readiness (it polled within ``stall_seconds``)."""
+        thread = ConsumerThread(
+            lambda stop, watch: self.consume(consumer, stop=stop, watch=watch), stall_seconds=stall_seconds
+        )
+        self.core.probes.liveness("consumer", thread.liveness)
+        self.core.probes.readiness("consumer-polling", thread.readiness)
+        return thread
 
     def tick(self) -> None:
         """Close the pending time window if it is due (its result goes out like any closed window's)."""

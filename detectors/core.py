@@ -23,6 +23,7 @@ from inferwatch.detectors.settings import DetectorSettings
 from inferwatch.detectors.state import DetectorIdentity, claim, resolve_state_dir
 from inferwatch.detectors.window import Window
 from inferwatch.errors import ConfigError, UnprocessableEntity
+from inferwatch.health import Check, Health
 from inferwatch.metrics import new_registry
 from inferwatch.protocols import Payload
 from inferwatch.settings import common
@@ -113,13 +114,22 @@ class DetectorCore:
         self.last_result: dict[str, Any] | None = None
         self.on_window: Callable[[dict[str, Any]], object] | None = None
         """Called with each closed drift window's result (``inferwatch.detectors.results.DetectorResults.window``)."""
+        self.probes = Health(detector_type=self.detector_type)
+        """What the health endpoints answer: ready once the detector is loaded (it is, once this object exists);
+        the transports add the workers they run (window ticker, result delivery, Kafka consumer) to liveness and
+        readiness."""
+        self.probes.readiness("detector", self._loaded_check)
 
     @property
     def detector_type(self) -> str:
         return self.loaded.detector_type
 
     def health(self) -> dict[str, object]:
-        return {"ok": True, "detector_type": self.detector_type, "pending": self.window.received}
+        """The readiness report of ``probes`` (``live``, ``ready``, ``ok`` = ready, every check)."""
+        return self.probes.report()
+
+    def _loaded_check(self) -> Check:
+        return Check(True, detail={"detector_type": self.detector_type, "pending": self.window.received})
 
     def features(self, rows: Sequence[dict[str, Any]]) -> Array:
         """Decoded rows (``Payload.rows()``) as the detector's feature matrix, by name when names match."""

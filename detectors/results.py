@@ -68,6 +68,7 @@ def start_results(settings: DetectorSettings, core: DetectorCore) -> DetectorRes
     """The started ``DetectorResults`` of ``settings.results_sink`` (publishing nothing without one), hooked to
     the core's closed drift windows. The caller closes ``.publisher`` when the server stops."""
     publisher = ResultPublisher.from_settings(settings, core.registry, f"detector-{settings.model_name}").start()
+    publisher.watch(core.probes)
     results = DetectorResults(settings, core.detector_type, publisher)
     core.on_window = results.window
     return results

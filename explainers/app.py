@@ -25,14 +25,16 @@ from fastapi.responses import Response
 from inferwatch import ids
 from inferwatch.errors import BadRequest, CodecError
 from inferwatch.explainers.core import ExplainerCore
-from inferwatch.explainers.results import ExplainerResults
+from inferwatch.explainers.results import ExplainerResults, explained_origin
 from inferwatch.explainers.settings import ExplainerSettings
 from inferwatch.protocols import KSERVE_V1, SELDON, V2, Payload, Tensor, get_codec
-from inferwatch.web import create_admin_app, install_error_handler
+from inferwatch.protocols.headers import X_REQUEST_ID
+from inferwatch.web import create_admin_app, health_report, install_error_handler, live_response
 
 
-def _json(body: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+def _json(body: Any, status: int = 200, request_id: str | None = None) -> Response:
+    headers = {X_REQUEST_ID: request_id} if request_id else None
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
 
 
 async def _body(request: Request) -> dict[str, Any]:
@@ -61,19 +63,24 @@ def _data(payload: Payload) -> Any:
     return payload.tensors[0].data
 
 
-def _one_or_all(explanations: list[dict[str, Any]]) -> Response:
-    return _json(explanations[0] if len(explanations) == 1 else {"explanations": explanations})
+def _one_or_all(explanations: list[dict[str, Any]], request_id: str) -> Response:
+    return _json(explanations[0] if len(explanations) == 1 else {"explanations": explanations}, request_id=request_id)
 
 
 def create_app(settings: ExplainerSettings, core: ExplainerCore, results: ExplainerResults | None = None) -> FastAPI:
     """The explainer's public app; the core is started and stopped by the app's lifespan. With ``results`` every
     explanation is also published to the ``--results-sink`` sinks."""
 
-    async def explain(request: Request, data: Any, params: dict[str, Any], body_id: str | None) -> list[dict[str, Any]]:
+    async def explain(
+        request: Request, data: Any, params: dict[str, Any], body_id: str | None
+    ) -> tuple[list[dict[str, Any]], str]:
+        """The explanations and the request id they are recorded under (and answered with in ``x-request-id``)."""
+        origin = explained_origin(request.headers, body_id, settings.protocol)
         explanations = await core.explain(data, params)
         if results is not None:
-            results.publish(request.headers, body_id, explanations, len(core.instances(data)))
-        return explanations
+            results.publish(origin, explanations, len(core.instances(data)))
+        assert origin.request_id is not None
+        return explanations, origin.request_id
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -88,6 +95,8 @@ def create_app(settings: ExplainerSettings, core: ExplainerCore, results: Explai
         finally:
             await core.stop()
 
+    if results is not None:
+        results.publisher.watch(core.probes)  # live only while result delivery runs
     app = FastAPI(title=f"inferwatch explainer ({settings.kind})", lifespan=lifespan)
     install_error_handler(app)
     seldon, kserve, v2 = get_codec(SELDON), get_codec(KSERVE_V1), get_codec(V2)
@@ -95,7 +104,7 @@ def create_app(settings: ExplainerSettings, core: ExplainerCore, results: Explai
     async def seldon_explain(request: Request) -> Response:
         body = await _body(request)
         payload = seldon.decode_request({k: v for k, v in body.items() if k != "parameters"})
-        return _one_or_all(await explain(request, _data(payload), _params(body), payload.id))
+        return _one_or_all(*await explain(request, _data(payload), _params(body), payload.id))
 
     app.add_api_route("/api/v1.0/explain", seldon_explain, methods=["POST"])
     app.add_api_route("/api/v0.1/explain", seldon_explain, methods=["POST"])
@@ -104,7 +113,7 @@ def create_app(settings: ExplainerSettings, core: ExplainerCore, results: Explai
     async def kserve_explain(name: str, request: Request) -> Response:
         body = await _body(request)
         payload = kserve.decode_request({k: v for k, v in body.items() if k != "parameters"})
-        return _one_or_all(await explain(request, _data(payload), _params(body), payload.id))
+        return _one_or_all(*await explain(request, _data(payload), _params(body), payload.id))
 
     @app.post("/v2/models/{name}/infer")
     async def v2_explain(name: str, request: Request) -> Response:
@@ -114,37 +123,41 @@ def create_app(settings: ExplainerSettings, core: ExplainerCore, results: Explai
             data: Any = np.column_stack([np.asarray(t.data).reshape(len(t.data), -1) for t in payload.tensors])
         else:
             data = _data(payload)
-        explanations = await explain(request, data, params, payload.id)
+        explanations, rid = await explain(request, data, params, payload.id)
         texts = [orjson.dumps(e).decode() for e in explanations]
         out = Tensor("explanation", "BYTES", [len(texts), 1], texts, parameters={"content_type": "str"})
         response = Payload(V2, "response", [out], id=payload.id, model_name=name)
-        return _json(v2.encode_response(response))
+        return _json(v2.encode_response(response), request_id=rid)
 
     @app.post("/explain")
     async def plain_explain(request: Request) -> Response:
         body = await _body(request)
         if "instances" not in body:
             raise BadRequest("body needs 'instances'")
-        body_id = ids.from_body(body)
-        return _json({"explanations": await explain(request, body["instances"], _params(body), body_id)})
+        explanations, rid = await explain(request, body["instances"], _params(body), ids.from_body(body))
+        return _json({"explanations": explanations}, request_id=rid)
 
-    async def ok() -> dict[str, str]:
-        return {"status": "ok"}
+    async def live() -> Response:
+        if core.probes.live_report()["live"]:
+            return _json({"status": "ok"})
+        return live_response(core.probes)
+
+    async def v2_live() -> Response:
+        is_live = bool(core.probes.live_report()["live"])
+        return _json({"live": is_live}, 200 if is_live else 503)
 
     async def ready() -> Response:
-        return _json({"ready": core.ready}, 200 if core.ready else 503)
+        is_ready = bool((await health_report(core.probes))["ready"])
+        return _json({"ready": is_ready}, 200 if is_ready else 503)
 
-    for path in ("/health/ping", "/health/live", "/v2/health/live"):
-        app.add_api_route(path, ok, methods=["GET"])
+    for path in ("/health/ping", "/health/live"):
+        app.add_api_route(path, live, methods=["GET"], summary="Liveness: 503 once result delivery has died")
+    app.add_api_route("/v2/health/live", v2_live, methods=["GET"], summary="Liveness (V2)")
     for path in ("/health/status", "/health/ready", "/v2/health/ready", "/v2/models/{name}/ready"):
-        app.add_api_route(path, ready, methods=["GET"])
+        app.add_api_route(path, ready, methods=["GET"], summary="Readiness: 503 until the explainer is fitted")
     return app
 
 
 def create_explainer_admin_app(core: ExplainerCore) -> FastAPI:
-    """``/metrics`` and health on ``--metrics-port``."""
-
-    def health() -> dict[str, object]:
-        return {"ok": core.ready, "kind": core.kind_name, "model": core.client.url}
-
-    return create_admin_app("inferwatch explainer", core.metrics.registry, health)
+    """``/metrics``, ``/health/live`` and ``/health/ready`` on ``--metrics-port`` (``core.probes``)."""
+    return create_admin_app("inferwatch explainer", core.metrics.registry, core.probes)

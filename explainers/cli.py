@@ -31,8 +31,10 @@ Reference files: .npy, .npz (X, optional y, feature_names) or .csv with a header
 Endpoints: POST /api/v1.0/explain and /api/v0.1/explain (Seldon message), POST /v1/models/NAME:explain
 (KServe v1 instances), POST /v2/models/NAME/infer (V2; 'explanation' output as MLServer), POST /explain.
 Every instance of a batch is explained. Per-request parameters: "parameters": {"threshold": 0.9} (V2:
-parameters.explain_parameters). Metrics and health on --metrics-port. Every flag has an environment
-variable INFERWATCH_EXPLAINER_<FLAG>; flags win.
+parameters.explain_parameters). Every answer carries x-request-id: the caller's request id (x-request-id,
+Seldon-Puid, Ce-Requestid, the body's id), else a generated one; --results-sink records under it.
+Metrics and health on --metrics-port. Every flag has an environment variable INFERWATCH_EXPLAINER_<FLAG>;
+flags win.
 """
 
 

@@ -27,6 +27,7 @@ from inferwatch.explainers.client import ClientConfig, ModelClient
 from inferwatch.explainers.metrics import ExplainerMetrics
 from inferwatch.explainers.reference import Reference, load_reference
 from inferwatch.explainers.settings import ExplainerSettings
+from inferwatch.health import Check, Health
 
 log = logging.getLogger("inferwatch.explainers")
 
@@ -95,6 +96,10 @@ class ExplainerCore:
         self.n_features: int | None = None
         self.failure: Exception | None = None
         """Why ``start`` failed, when it did (set by the app's lifespan)."""
+        self.probes = Health(kind=self.kind_name, model=self.client.url)
+        """What the health endpoints answer: ready once the explainer is fitted (or loaded); result delivery adds
+        its threads to liveness (``ResultPublisher.watch``)."""
+        self.probes.readiness("explainer", self._fitted_check)
         self._check(settings)
 
     def _check(self, s: ExplainerSettings) -> None:
@@ -113,7 +118,15 @@ class ExplainerCore:
 
     @property
     def ready(self) -> bool:
+        """Whether the explainer is fitted (or loaded) and explanations can be asked."""
         return self.explainer is not None
+
+    def _fitted_check(self) -> Check:
+        if self.ready:
+            return Check(True)
+        if self.failure is not None:
+            return Check(False, f"preparing the explainer failed: {self.failure}")
+        return Check(False, f"the {self.kind_name} explainer is still being fitted or loaded")
 
     async def start(self) -> None:
         """Open the model client, then fit (or load) the explainer in a worker thread."""

@@ -1,21 +1,32 @@
 """Explanations to the shared sinks (``--results-sink``), merged into the explained request's logged document.
 
-The request id is the caller's (``x-request-id``, ``Seldon-Puid``, ``Ce-Requestid``, or the body's id: V2 ``id``,
-Seldon ``meta.puid``); without one no explanation is published (there is no logged request to attach it to).
+Every explain call has a request id (``explained_origin``): the caller's (``x-request-id``, ``Seldon-Puid``,
+``Ce-Requestid``, ``Ce-Id``, or the body's id: V2 ``id``, Seldon ``meta.puid``), else a new one
+(``inferwatch.ids.new_request_id``). The explanation is recorded under it and the caller gets it back in
+``x-request-id``, so an explanation asked without an id is found by the id it was answered with.
 A local explanation per instance goes to that instance's document (``<id>-item-<n>`` in a batch); a global
 explanation (ALE, PD...) is attached to every instance of the request.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
 from inferwatch.delivery.publisher import ResultPublisher
 from inferwatch.explainers.settings import ExplainerSettings
-from inferwatch.results import ResultKind, ResultRecord, origin_from_headers, result_id
+from inferwatch.ids import new_request_id
+from inferwatch.results import Origin, ResultKind, ResultRecord, origin_from_headers, result_id
 
 KIND = ResultKind.EXPLANATION.value
+
+
+def explained_origin(headers: Mapping[str, str], body_id: str | None, protocol: str | None) -> Origin:
+    """Where an explain call's explanations belong: the caller's request id and ``Ce-*`` names (headers with
+    lower-case keys, or case-insensitive), else a newly generated id."""
+    origin = origin_from_headers(headers, body_id, protocol)
+    return origin if origin.request_id else dataclasses.replace(origin, request_id=new_request_id())
 
 
 class ExplainerResults:
@@ -25,11 +36,9 @@ class ExplainerResults:
         self.settings = settings
         self.publisher = publisher
 
-    def publish(
-        self, headers: Mapping[str, str], body_id: str | None, explanations: list[dict[str, Any]], instances: int
-    ) -> int:
-        """Queue the explanations of a request of ``instances`` instances; how many records were queued."""
-        origin = origin_from_headers(headers, body_id, self.settings.protocol)
+    def publish(self, origin: Origin, explanations: list[dict[str, Any]], instances: int) -> int:
+        """Queue the explanations of a request of ``instances`` instances, for ``origin`` (``explained_origin``);
+        how many records were queued."""
         if not self.publisher.enabled or origin.request_id is None or not explanations:
             return 0
         s, rid = self.settings, origin.request_id

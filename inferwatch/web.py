@@ -1,16 +1,18 @@
-"""What every inferwatch HTTP service shares: the error handler and the admin (metrics/health) app."""
+"""What every inferwatch HTTP service shares: the error handler, the health answers and the admin (metrics/health)
+app."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CollectorRegistry
+from starlette.concurrency import run_in_threadpool
 
 from inferwatch.errors import InferwatchError
+from inferwatch.health import Health
 from inferwatch.metrics import render
 
 log = logging.getLogger("inferwatch.web")
@@ -31,7 +33,27 @@ def install_error_handler(app: FastAPI) -> None:
         return JSONResponse(body, status_code=422)
 
 
-def create_admin_app(title: str, registry: CollectorRegistry, health: Callable[[], dict[str, object]]) -> FastAPI:
+def live_response(health: Health) -> JSONResponse:
+    """``200`` while every liveness check passes, else ``503`` (Kubernetes restarts the container); the body says
+    which failed and why."""
+    body = health.live_report()
+    return JSONResponse(body, status_code=200 if body["live"] else 503)
+
+
+async def health_report(health: Health) -> dict[str, object]:
+    """``health.report()`` off the event loop: a detail check may ask a sink over the network (its client's own
+    timeout), and the loop serves predictions meanwhile."""
+    return await run_in_threadpool(health.report)
+
+
+async def ready_response(health: Health) -> JSONResponse:
+    """``200`` while the service is live and every readiness check passes, else ``503`` (no traffic is sent to
+    it); the body has every check, details included."""
+    body = await health_report(health)
+    return JSONResponse(body, status_code=200 if body["ready"] else 503)
+
+
+def create_admin_app(title: str, registry: CollectorRegistry, health: Health) -> FastAPI:
     """The admin app served on ``--metrics-port``: ``/metrics``, ``/health/live``, ``/health/ready``."""
     app = FastAPI(title=f"{title} (admin)")
 
@@ -40,13 +62,12 @@ def create_admin_app(title: str, registry: CollectorRegistry, health: Callable[[
         body, content_type = render(registry)
         return Response(body, media_type=content_type)
 
-    @app.get("/health/live", summary="Liveness")
-    async def live() -> dict[str, str]:
-        return {"status": "alive"}
+    @app.get("/health/live", summary="Liveness: 503 once a worker the process needs has died")
+    async def live() -> JSONResponse:
+        return live_response(health)
 
-    @app.get("/health/ready", summary="Readiness, with the health of every sink")
+    @app.get("/health/ready", summary="Readiness: 503 while the service cannot do its job; every check in the body")
     async def ready() -> JSONResponse:
-        h = health()
-        return JSONResponse(h, status_code=200 if h.get("ok") else 503)
+        return await ready_response(health)
 
     return app

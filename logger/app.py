@@ -20,4 +20,4 @@ def create_app(service: LoggerService) -> Any:
 
 
 def create_logger_admin_app(service: LoggerService) -> FastAPI:
-    return create_admin_app("inferwatch logger", service.registry, service.health)
+    return create_admin_app("inferwatch logger", service.registry, service.probes)

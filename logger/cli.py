@@ -38,10 +38,11 @@ Sinks (repeat --sink; default: the embedded SQLite store in $INFERWATCH_HOME/inf
 Durability (--durability; a full spool drops records, counted in inferwatch_records_dropped_total
 {reason="spool_full"} and logged; a slow or failing sink never blocks the others):
   async (default)  the response goes back at once; records wait in memory (intake queue + each sink's
-                   queue, --queue-size each, plus the batch being written). What a slow or failing sink
-                   cannot take spills to its on-disk spool (--spool-dir/<sink>/, at most --spool-max-bytes)
-                   and is replayed in order when the sink recovers and after a restart. A crash loses at
-                   most the in-memory window; SIGTERM delivers or spools everything.
+                   queue, --queue-size each, plus the batch being written). What the record builder cannot
+                   take yet spills to the intake spool (--spool-dir/intake/) and is built in order later;
+                   what a slow or failing sink cannot take spills to its on-disk spool (--spool-dir/<sink>/);
+                   each at most --spool-max-bytes, replayed in order when there is room again and after a
+                   restart. A crash loses at most the in-memory window; SIGTERM delivers or spools everything.
   sync             the response goes back only once the exchange is fsynced in a write-ahead log
                    (--spool-dir/intake-wal/; concurrent requests share one fsync). Nothing answered is
                    lost, even on SIGKILL or power loss: unacknowledged exchanges are re-submitted on the
@@ -50,7 +51,9 @@ Durability (--durability; a full spool drops records, counted in inferwatch_reco
                    are paired in memory first.
 
 Requests with 'Seldon-Skip-Logging: true' are forwarded but not logged. Metrics and health are served
-on --metrics-port (/metrics, /health/live, /health/ready). Every flag has an environment variable
+on --metrics-port (/metrics, /health/live, /health/ready). Ready: the model answers its probe (a TCP
+connect, or --upstream-probe-path) and the intake has room; a sink that is down only shows in the body.
+Live: every delivery thread runs. Every flag has an environment variable
 INFERWATCH_LOGGER_<FLAG> (e.g. INFERWATCH_LOGGER_UPSTREAM); flags win.
 """
 )

@@ -11,6 +11,7 @@ payloads or touches a sink.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
@@ -67,8 +68,10 @@ class ProxyApp:
         self.limit = service.settings.max_payload_bytes
         self.session: aiohttp.ClientSession | None = None
         self.pool: UpstreamPool | None = None
+        self._probe: asyncio.Task[None] | None = None
 
     async def startup(self) -> None:
+        """Open the upstream connection pools and start probing the model (the readiness probe's answer)."""
         if self.upstream.startswith("http://"):
             self.pool = UpstreamPool(self.upstream, self.service.settings.upstream_timeout)
         self.session = aiohttp.ClientSession(
@@ -77,8 +80,15 @@ class ProxyApp:
             timeout=aiohttp.ClientTimeout(total=self.service.settings.upstream_timeout),
             skip_auto_headers=_SKIP_AUTO,
         )
+        if self.service.upstream_probe is not None:
+            self._probe = asyncio.create_task(self.service.upstream_probe.run(), name="upstream-probe")
+            self.service.probes.watch_task("upstream-probe", self._probe)
 
     async def shutdown(self) -> None:
+        if self._probe is not None:
+            self.service.probes.forget("upstream-probe")
+            self._probe.cancel()
+            await asyncio.gather(self._probe, return_exceptions=True)
         if self.pool is not None:
             await self.pool.close()
         if self.session is not None:

@@ -23,7 +23,7 @@ from inferwatch.protocols.cloudevents import CloudEvent, InferenceEventInfo, inf
 from inferwatch.protocols.headers import SKIP_LOGGING
 from inferwatch.records import EVENT_MARK
 from inferwatch.results import FOR_REQUEST_TAG
-from inferwatch.web import install_error_handler
+from inferwatch.web import install_error_handler, live_response, ready_response
 
 PAIRED_KINDS = frozenset({"request", "response"})
 
@@ -40,10 +40,12 @@ def create_receiver_app(service: LoggerService) -> FastAPI:
                 await asyncio.sleep(tick)
                 pairer.expire()
 
-        task = asyncio.create_task(expire_loop())
+        task = asyncio.create_task(expire_loop(), name="pairing-expiry")
+        service.probes.watch_task("pairing-expiry", task)  # halves would never expire without it
         try:
             yield
         finally:
+            service.probes.forget("pairing-expiry")
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -90,14 +92,13 @@ def create_receiver_app(service: LoggerService) -> FastAPI:
             await service.record_acked(ex)
         return {"status": "accepted", "id": info.request_id, "kind": info.kind}
 
-    @app.get("/health/live", summary="Liveness")
-    async def live() -> dict[str, str]:
-        return {"status": "alive"}
+    @app.get("/health/live", summary="Liveness: 503 once a delivery thread or the pairing task has died")
+    async def live() -> JSONResponse:
+        return live_response(service.probes)
 
-    @app.get("/health/ready", summary="Readiness: sinks healthy")
+    @app.get("/health/ready", summary="Readiness: events can be accepted and spooled; sinks as detail")
     async def ready() -> JSONResponse:
-        h = service.health()
-        return JSONResponse(h, status_code=200 if h["ok"] else 503)
+        return await ready_response(service.probes)
 
     return app
 

@@ -15,9 +15,11 @@ from prometheus_client import CollectorRegistry
 
 from inferwatch.capture import Exchange, RecordBuilder
 from inferwatch.delivery import DeliveryMetrics, DeliveryOptions, Pipeline, decode_exchange, encode_exchange
+from inferwatch.health import Check, Health
 from inferwatch.logger.collisions import REQUEST_ID_TAG, RecordIds
 from inferwatch.logger.metrics import LoggerMetrics
 from inferwatch.logger.settings import LoggerSettings
+from inferwatch.logger.upstream_probe import UpstreamProbe
 from inferwatch.metrics import new_registry
 from inferwatch.records import NODE_MARK
 from inferwatch.redact import Redactor
@@ -63,6 +65,19 @@ class LoggerService:
         )
         self._rng = random.Random()
         self.ids = RecordIds(settings.id_window, self.metrics.id_collisions)
+        self.upstream_probe = (
+            UpstreamProbe(settings.upstream, settings.upstream_probe_path, settings.upstream_probe_seconds)
+            if settings.upstream
+            else None
+        )
+        """The model's reachability in proxy mode (its task runs in the proxy's lifespan)."""
+        self.probes = Health(mode=settings.mode, durability=settings.durability)
+        """What ``/health/live`` and ``/health/ready`` answer (see ``health``)."""
+        self.probes.liveness("delivery", self.pipeline.liveness)
+        self.probes.readiness("intake", self.pipeline.room)
+        if self.upstream_probe is not None:
+            self.probes.readiness("upstream", self.upstream_probe.check)
+        self.probes.detail("sinks", self._sinks_check)
 
     def build(self, exchange: Exchange) -> Record | list[Record]:
         """The record of an exchange, or, for a detector's answer received as a CloudEvent, the results that
@@ -122,18 +137,19 @@ class LoggerService:
         return await asyncio.wrap_future(self.pipeline.submit_durable(exchange, exchange.source))
 
     def health(self) -> dict[str, object]:
+        """The readiness report: live = every delivery thread runs; ready = live, the intake can accept (queue
+        or intake spool has room) and, in proxy mode, the model answers its probe. Sinks are detail: a sink that
+        is down fills its spool, it does not take the model out of service."""
+        return self.probes.report()
+
+    def _sinks_check(self) -> Check:
         sinks = {w.sink.name: w.health() for w in self.pipeline.workers}
         backlog = self.pipeline.backlog()
-        out: dict[str, object] = {
-            "ok": all(h.ok for h in sinks.values()),
-            "mode": self.settings.mode,
-            "durability": self.settings.durability,
-            "queued": self.pipeline.depth(),
-            "sinks": {
-                n: {"ok": h.ok, "detail": h.detail, "spooled": backlog[n][0], "spool_bytes": backlog[n][1]}
-                for n, h in sinks.items()
-            },
+        detail: dict[str, object] = {
+            n: {"ok": h.ok, "detail": h.detail, "spooled": backlog[n][0], "spool_bytes": backlog[n][1]}
+            for n, h in sinks.items()
         }
         if "wal" in backlog and "wal" not in sinks:
-            out["wal"] = {"pending": backlog["wal"][0], "bytes": backlog["wal"][1]}
-        return out
+            detail["wal"] = {"pending": backlog["wal"][0], "bytes": backlog["wal"][1]}
+        down = sorted(n for n, h in sinks.items() if not h.ok)
+        return Check(not down, f"sink(s) down, spooling: {', '.join(down)}" if down else None, detail)

@@ -29,7 +29,9 @@ class LoggerSettings(BaseSettings):
     sink: StrList = Field(
         default_factory=list, description="Sink URIs; the embedded store ($INFERWATCH_HOME/inferwatch.db) when none."
     )
-    queue_size: int = Field(10_000, ge=1, description="Records held in memory per queue before drops.")
+    queue_size: int = Field(
+        10_000, ge=1, description="Records held in memory per queue before spooling (dropping without a spool)."
+    )
     batch_size: int = Field(500, ge=1, description="Records per sink write.")
     linger_ms: float = Field(50.0, ge=0, description="Milliseconds a sink worker waits to fill a batch.")
     max_retries: int = Field(
@@ -58,6 +60,14 @@ class LoggerSettings(BaseSettings):
     )
     pairing_ttl: float = Field(30.0, gt=0, description="Seconds to wait for the other half of an event.")
     upstream_timeout: float = Field(60.0, gt=0, description="Seconds before a model call is answered with 504.")
+    upstream_probe_path: str | None = Field(
+        None,
+        description="Model server path probed for the proxy's readiness (e.g. /v2/health/ready, /health/ping; "
+        "2xx = ready); none: a TCP connect to the upstream.",
+    )
+    upstream_probe_seconds: float = Field(
+        5.0, gt=0, description="Seconds between two probes of the model server (cached; never probed per request)."
+    )
     protocol: str | None = Field(None, description="Force a codec (seldon, v2, kserve-v1); else detected.")
     model_name: str | None = Field(None, description="Model name recorded when the path/body does not say.")
     node: str | None = Field(
@@ -87,16 +97,26 @@ class LoggerSettings(BaseSettings):
     )
     spool_dir: Path | None = Field(
         None,
-        description="On-disk spools of slow/failing sinks and the write-ahead log; default $INFERWATCH_HOME/spool.",
+        description="On-disk spools: the intake spool (a busy record builder), those of slow/failing sinks and the "
+        "write-ahead log; default $INFERWATCH_HOME/spool.",
     )
     spool_max_bytes: int = Field(
-        1 << 30, ge=0, description="Bound of each sink's spool (and of the write-ahead log); 0 = no spool."
+        1 << 30,
+        ge=0,
+        description="Bound of the intake spool, of each sink's spool and of the write-ahead log; 0 = no spool.",
     )
 
     @field_validator("sink", "redact_path", "redact_field", mode="before")
     @classmethod
     def _lists(cls, v: object) -> object:
         return split_list(v)
+
+    @field_validator("upstream_probe_path")
+    @classmethod
+    def _probe_path(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith("/"):
+            raise ValueError(f"upstream_probe_path must start with '/', got {v!r}")
+        return v
 
     @field_validator("upstream")
     @classmethod

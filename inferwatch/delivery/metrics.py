@@ -52,19 +52,21 @@ class DeliveryMetrics:
         )
         self.spool_bytes = Gauge(
             "inferwatch_spool_bytes",
-            "Bytes of a sink's on-disk spool (sink=wal: the write-ahead log of --durability sync).",
+            "Bytes of a sink's on-disk spool (sink=intake: the intake spool in front of the record builder; "
+            "sink=wal: the write-ahead log of --durability sync).",
             ["sink"],
             registry=registry,
         )
         self.spool_records = Gauge(
             "inferwatch_spool_records",
-            "Records waiting in a sink's on-disk spool (its backlog).",
+            "Records waiting in a sink's on-disk spool (its backlog; sink=intake: items waiting for the builder).",
             ["sink"],
             registry=registry,
         )
         self.spool_replayed = Counter(
             "inferwatch_spool_replayed_total",
-            "Records read back from a spool and delivered (sink=wal: exchanges re-submitted after restart).",
+            "Records read back from a spool and delivered (sink=intake: handed to the builder; "
+            "sink=wal: exchanges re-submitted after restart).",
             ["sink"],
             registry=registry,
         )

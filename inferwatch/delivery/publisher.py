@@ -22,6 +22,7 @@ from pydantic_settings import BaseSettings, NoDecode
 from inferwatch.cli_flags import Flag, add_settings_arguments
 from inferwatch.delivery.metrics import DeliveryMetrics
 from inferwatch.delivery.pipeline import DeliveryOptions, Pipeline
+from inferwatch.health import Check, Health
 from inferwatch.results import Record, ResultRecord
 from inferwatch.settings import common, split_list
 from inferwatch.sinks import Sink, open_sink
@@ -128,8 +129,16 @@ class ResultPublisher:
         return sum(self.publish(r) for r in records)
 
     def health(self) -> dict[str, object]:
+        """Each result sink's health and spool backlog."""
         backlog = self.pipeline.backlog()
         return {w.sink.name: {"ok": w.health().ok, "spooled": backlog[w.sink.name][0]} for w in self.pipeline.workers}
+
+    def watch(self, health: Health) -> None:
+        """Add result delivery to a service's probes: its threads to liveness (a dead one publishes nothing any
+        more), the sinks as detail (a sink that is down only fills its spool)."""
+        if self.enabled:
+            health.liveness("results-delivery", self.pipeline.liveness)
+            health.detail("results-sinks", lambda: Check(True, detail=self.health()))
 
     def close(self) -> None:
         """Deliver what was accepted (or leave it spooled for the next start) within the shutdown timeout."""

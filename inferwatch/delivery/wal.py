@@ -105,6 +105,11 @@ class WriteAheadLog(Generic[T]):
     def start(self) -> None:
         self._thread.start()
 
+    @property
+    def thread(self) -> threading.Thread:
+        """The writer thread (health probes watch it)."""
+        return self._thread
+
     def submit(self, item: T) -> concurrent.futures.Future[bool]:
         """Resolved ``True`` once ``item`` is on disk (synced), ``False`` if it could not be logged."""
         fut: concurrent.futures.Future[bool] = concurrent.futures.Future()

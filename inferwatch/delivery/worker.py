@@ -143,6 +143,11 @@ class SinkWorker:
         b = self._backlog
         return (b.records, b.size_bytes) if b is not None else (0, 0)
 
+    @property
+    def thread(self) -> threading.Thread:
+        """The worker's thread (health probes watch it)."""
+        return self._thread
+
     def health(self) -> SinkHealth:
         try:
             return self.sink.health()

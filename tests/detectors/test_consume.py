@@ -14,10 +14,12 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 from kafka import KafkaConsumer, KafkaProducer
 
 from inferwatch.capture import Body, Exchange, RecordBuilder
 from inferwatch.demo.model_server import FEATURES, write_iris_reference
+from inferwatch.detectors.app import create_detector_admin_app
 from inferwatch.detectors.consume import RecordDetector
 from inferwatch.detectors.core import DetectorCore
 from inferwatch.detectors.fit import fit_detector
@@ -149,3 +151,41 @@ def test_detector_consume_command_runs_until_sigterm(tmp_path: Path, kafka_boots
         code = proc.wait(60)
         log.close()
     assert code == 0, (tmp_path / "consume.log").read_text()
+
+
+class RaisingDetector:
+    """alibi-detect raising out of ``predict`` (an input it cannot handle): nothing in the loop catches it."""
+
+    def predict(self, x: Any) -> Any:
+        raise ValueError("Input contains NaN, infinity or a value too large for dtype('float32')")
+
+
+def test_a_consumer_thread_killed_out_of_the_loop_makes_detector_consume_not_live(
+    tmp_path: Path, kafka_bootstrap: str, unique_name: Any
+) -> None:
+    topic = unique_name("records-dies")
+    sink = open_sink(f"kafka://{kafka_bootstrap}?topic={topic}")
+    sink.write(_records(10, shift=0.0))  # fewer than a window: predict is not called yet
+    core = _core(tmp_path)  # windows of 20: the first closed window calls predict
+    admin = TestClient(create_detector_admin_app(core))
+    consumer = _consumer(kafka_bootstrap, topic, unique_name("g"))
+    thread = RecordDetector(core).in_background(consumer, stall_seconds=30)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while (ready := admin.get("/health/ready")).status_code != 200:  # joined the group, polling
+            assert time.monotonic() < deadline, ready.text
+            time.sleep(0.1)
+        assert ready.json()["checks"]["consumer-polling"]["assigned_partitions"] >= 1
+        assert admin.get("/health/live").status_code == 200
+        core.loaded.detector = RaisingDetector()
+        sink.write(_records(15, shift=0.0))  # the window closes: predict raises out of the loop
+        while (live := admin.get("/health/live")).status_code != 503:
+            assert time.monotonic() < deadline, live.text
+            time.sleep(0.1)
+    finally:
+        thread.stop()
+        consumer.close()
+        sink.close()
+    assert "ValueError: Input contains NaN" in live.json()["problems"][0]
+    assert admin.get("/health/ready").status_code == 503

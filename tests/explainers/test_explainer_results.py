@@ -72,8 +72,9 @@ def test_explanations_merge_into_the_logged_documents(
         assert r.status_code == 200, r.text
         r = httpx.post(f"{url}/v2/models/iris/infer", json=v2, timeout=60)
         assert r.status_code == 200, r.text
-        anonymous = httpx.post(f"{url}/explain", json={"instances": [SETOSA]}, timeout=60)  # no id: not published
+        anonymous = httpx.post(f"{url}/explain", json={"instances": [SETOSA]}, timeout=60)  # no id: one is made
         assert anonymous.status_code == 200
+        generated = anonymous.headers["x-request-id"]
     publisher.close()
     logger_sink.write([logged("v2-exp", v2, "/v2/models/iris/infer")])  # logged after the explanation
 
@@ -83,6 +84,8 @@ def test_explanations_merge_into_the_logged_documents(
     assert [docs[f"exp-2-item-{i}"]["explanation"]["data"]["raw"]["prediction"] for i in (0, 1)] == [[0], [2]]
     assert all(d["explanation"]["meta"]["name"] == "AnchorTabular" and d["request"]["elements"] for d in docs.values())
     assert docs["v2-exp"]["explanation"]["source"] == "explainer-anchor_tabular"
-    assert logger_sink.client.count(index=index)["count"] == 3
+    alone = logger_sink.client.get(index=index, id=generated)["_source"]  # recorded under the id it was answered with
+    assert alone["explanation"]["meta"]["name"] == "AnchorTabular" and "request" not in alone
+    assert logger_sink.client.count(index=index)["count"] == 4
     hits = logger_sink.client.search(index=index, body={"query": {"term": {"explanation.meta.name": "AnchorTabular"}}})
-    assert hits["hits"]["total"]["value"] == 3
+    assert hits["hits"]["total"]["value"] == 4
