@@ -24,6 +24,8 @@ class Flag(StrEnum):
     PARTIAL = "partial"  # only one half (request or response) ever arrived
     UPSTREAM_ERROR = "upstream_error"  # the model server could not be reached or timed out
     REDACTED = "redacted"  # configured paths/fields were masked before any sink
+    REDUCED = "reduced"  # a sink could not take it whole: decoded payloads and instances left out (``reduction``)
+    SHED = "shed"  # raw bodies left out too, only their size and sha256 kept (``reduction``)
 
 
 @dataclass(slots=True)
@@ -41,6 +43,8 @@ class PayloadRecord:
     decoded: dict[str, Any] | None = None
     """``Payload.to_json()`` of the codec that understood the body, or ``None``."""
     parse_error: str | None = None
+    sha256: str | None = None
+    """Hex SHA-256 of the body ``raw`` holds, set when a record is reduced or shed (``inferwatch.reduction``)."""
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PayloadRecord:
