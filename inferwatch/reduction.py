@@ -37,12 +37,19 @@ REDUCED_KEY = "reduced"
 def smaller(record: Record) -> tuple[Record, Flag] | None:
     """The next smaller form of ``record`` and the flag naming it, or ``None`` when it is as small as it gets."""
     if isinstance(record, ResultRecord):
-        return None if record.body.get(REDUCED_KEY) is True else (_reduced_result(record), Flag.REDUCED)
+        return None if is_reduced(record) else (_reduced_result(record), Flag.REDUCED)
     if record.has(Flag.SHED):
         return None
     if record.has(Flag.REDUCED):
         return _shed(record), Flag.SHED
     return _reduced(record), Flag.REDUCED
+
+
+def is_reduced(record: Record) -> bool:
+    """Whether ``record`` is a smaller form already (not as its producer made it)."""
+    if isinstance(record, ResultRecord):
+        return record.body.get(REDUCED_KEY) is True
+    return record.has(Flag.REDUCED)
 
 
 def body_sha256(payload: PayloadRecord) -> str:

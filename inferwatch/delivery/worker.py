@@ -40,12 +40,12 @@ from pathlib import Path
 
 from inferwatch.delivery.backlog import Lane, SinkBacklog, decode_record
 from inferwatch.delivery.blocked import BlockedState
+from inferwatch.delivery.ledger import ReplayLedger
 from inferwatch.delivery.metrics import DeliveryMetrics
 from inferwatch.delivery.spool import SpoolError, SpoolFull
 from inferwatch.delivery.triage import triage
 from inferwatch.errors import InferwatchError, SinkError
-from inferwatch.records import Flag, InferenceRecord
-from inferwatch.reduction import REDUCED_KEY, smaller
+from inferwatch.reduction import is_reduced, smaller
 from inferwatch.results import Record
 from inferwatch.sinks.base import Sink, SinkHealth
 
@@ -54,8 +54,6 @@ log = logging.getLogger("inferwatch.delivery")
 _STOP = object()
 Item = tuple[Record, int | None]
 OnDone = Callable[[Sequence[int]], None]
-Settled = dict[str, Record | None]
-"""Record id → the form to write instead (``inferwatch.reduction``), or ``None`` once written or dropped."""
 _DROP_LINES_PER_SECOND = 10
 
 
@@ -110,8 +108,7 @@ class SinkWorker:
         self.blocked = BlockedState(sink.name, metrics, blocked_probe if blocked_probe is not None else 6 * probe_max)
         """Set while the destination refuses writes until a person acts; probed every ``blocked_probe`` seconds
         (default 6 * ``probe_max``)."""
-        self._settled: Settled = {}
-        """Decisions about records of the spool batch being replayed, kept across its re-reads."""
+        self._ledger = ReplayLedger()
         self._thread = threading.Thread(target=self._run, name=f"sink-{sink.name}", daemon=True)
         metrics.queue_depth.labels(sink.name).set_function(self._queue.qsize)
         metrics.spool_records.labels(sink.name).set_function(lambda: self.backlog()[0])
@@ -253,55 +250,56 @@ class SinkWorker:
         self.metrics.batch_size.labels(self.sink.name).observe(len(records))
         return None
 
-    def _attempt(self, items: list[Item], settled: Settled | None = None) -> tuple[list[Item], SinkError | None]:
+    def _attempt(self, items: list[Item], ledger: ReplayLedger | None = None) -> tuple[list[Item], SinkError | None]:
         """Write ``items`` so that no record fails its neighbours (module doc, rules in ``triage``). Returns the
         items still to write — refused for a passing reason or by a blocked destination, smaller forms in place —
-        and the sink's error. ``settled`` learns what became of each record (written, dropped or replaced)."""
+        and the sink's error. ``ledger`` (replay) learns what became of each record."""
         records = [r for r, _ in items]
         err = self._write(records)
         if err is None:
-            self._written(items, settled)
+            self._written(items, ledger)
             self.blocked.clear()
             return [], None
         verdict = triage(records, err)
         if verdict.isolate:  # one at a time: the culprit is found, its neighbours written
             left: list[Item] = []
             for item in items:
-                rest, single_err = self._attempt([item], settled)
+                rest, single_err = self._attempt([item], ledger)
                 left.extend(rest)
                 err = single_err or err
             return left, err if left else None
-        self._written([items[p] for p in verdict.written], settled)
+        self._written([items[p] for p in verdict.written], ledger)
         for pos, why in verdict.unwritable.items():
-            self._drop_unwritable(items[pos], why, settled)
+            self._drop_unwritable(items[pos], why, ledger)
         shrunk = {pos: (s.record, items[pos][1]) for pos, s in verdict.smaller.items()}
         for pos, s in verdict.smaller.items():
-            self._smaller(records[pos], s.record, s.reason, settled)
+            self._smaller(records[pos], s.record, s.reason, ledger)
         if verdict.block is not None:
             self.blocked.set(verdict.block)
         elif verdict.written:
             self.blocked.clear()
         if not verdict.again:
             self.metrics.sink_up.labels(self.sink.name).set(1)
-            return self._attempt(list(shrunk.values()), settled) if shrunk else ([], None)
+            return self._attempt(list(shrunk.values()), ledger) if shrunk else ([], None)
         self.metrics.sink_errors.labels(self.sink.name).inc()
         self.metrics.sink_up.labels(self.sink.name).set(0)
         again = {pos: items[pos] for pos in verdict.again} | shrunk  # smaller forms wait with them, in batch order
         return [again[pos] for pos in sorted(again)], err
 
-    def _written(self, items: list[Item], settled: Settled | None) -> None:
+    def _written(self, items: list[Item], ledger: ReplayLedger | None) -> None:
         if not items:
             return
         self.metrics.written.labels(self.sink.name).inc(len(items))
         self.metrics.sink_up.labels(self.sink.name).set(1)
         self._probe = self.retry_backoff
-        if settled is not None:
-            settled.update((r.id, None) for r, _ in items)
+        if ledger is not None:
+            for r, _ in items:
+                ledger.settled(r)
         self._done([t for _, t in items if t is not None])
 
-    def _smaller(self, record: Record, form: Record, reason: str, settled: Settled | None) -> None:
+    def _smaller(self, record: Record, form: Record, reason: str, ledger: ReplayLedger | None) -> None:
         """Count a record refused whole the first time it is (its later forms are the same record)."""
-        if _first_form(record):
+        if not is_reduced(record):
             self.metrics.reduced.labels(self.sink.name, reason).inc()
             self._log_throttled(
                 "reduced:" + reason,
@@ -311,14 +309,14 @@ class SinkWorker:
                 record.id,
                 reason,
             )
-        if settled is not None:
-            settled[record.id] = form
+        if ledger is not None:
+            ledger.replaced(record, form)
 
-    def _drop_unwritable(self, item: Item, why: str, settled: Settled | None) -> None:
+    def _drop_unwritable(self, item: Item, why: str, ledger: ReplayLedger | None) -> None:
         record, token = item
         self.metrics.dropped.labels(self.sink.name, "unwritable").inc()
-        if settled is not None:
-            settled[record.id] = None
+        if ledger is not None:
+            ledger.settled(record)
         now = time.monotonic()
         start, lines = self._drop_lines
         if now - start > 1.0:
@@ -407,16 +405,13 @@ class SinkWorker:
                 log.error("sink %s: unreadable spooled record %d dropped: %s", self.sink.name, seq, e)
                 continue
             readable += 1
-            if record.id in self._settled:  # this batch was read before: written, dropped or to write smaller
-                fixed = self._settled[record.id]
-                if fixed is None:
-                    continue
-                record = fixed
-            items.append((record, None))
-        left, err = self._attempt(items, self._settled) if items else ([], None)
+            todo = self._ledger.read(seq, record)  # a batch read again: skip what is settled, use smaller forms
+            if todo is not None:
+                items.append((todo, None))
+        left, err = self._attempt(items, self._ledger) if items else ([], None)
         if not left or err is None:
             self._ack(backlog, lane, frames)
-            self._settled.clear()
+            self._ledger.clear()
             self.metrics.spool_replayed.labels(self.sink.name).inc(readable)
             return True
         backlog.rewind()
@@ -534,10 +529,3 @@ class SinkWorker:
         if now - self._last_log.get(key, 0.0) > 5.0:
             self._last_log[key] = now
             log.log(level, msg, *args)
-
-
-def _first_form(record: Record) -> bool:
-    """Whether ``record`` is as its producer made it (no smaller form of it yet)."""
-    if isinstance(record, InferenceRecord):
-        return not record.has(Flag.REDUCED)
-    return record.body.get(REDUCED_KEY) is not True

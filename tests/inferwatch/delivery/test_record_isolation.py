@@ -302,3 +302,30 @@ def _wait(what: str, check: Callable[[], bool], timeout: float = 20.0) -> None:
     while not check():
         assert time.monotonic() < deadline, f"timed out waiting: {what}"
         time.sleep(0.02)
+
+
+def test_two_spooled_records_with_one_id_stay_two_when_their_batch_is_read_again(tmp_path: Path) -> None:
+    failed_once: list[bool] = []
+    written: list[tuple[str, object]] = []
+
+    def refuse(r: Record) -> RecordFailure | None:
+        if r.tags.get("half") == "response" and not failed_once:  # type: ignore[union-attr]
+            failed_once.append(True)
+            return RecordFailure(0, Refusal.RETRY, "timeout", "try again")
+        written.append((r.id, r.tags.get("half")))  # type: ignore[union-attr]
+        return None
+
+    first, second = _records(2)
+    first = replace(first, id="dup", tags={"half": "request"})  # e.g. two partial records of one exchange
+    second = replace(second, id="dup", tags={"half": "response"})
+    sink = Refusing(refuse)
+    sink.down = True
+    reg = new_registry()
+    w = worker(sink, reg, tmp_path / "spool")
+    w.start()
+    assert w.offer(first) and w.offer(second)
+    _wait("spooled", lambda: w.backlog()[0] == 2)
+    sink.down = False
+    _wait("replayed", lambda: w.backlog()[0] == 0)
+    w.stop(10)
+    assert written == [("dup", "request"), ("dup", "response")]
