@@ -440,15 +440,18 @@ class SearchSink:
 
     def _owned(self, index: str, owners: _Owners) -> bool:
         """Whether a mapping refusal in ``index`` is the document's fault: the index took other documents of this
-        write, or was created from inferwatch's template (its mapping's ``_meta``). Unknown: assume it was."""
+        write, or was created from inferwatch's template (its mapping's ``_meta``; asked once per write). Unknown:
+        assume it was."""
         if owners.took_any(index):
             return True
-        try:
-            mapping = self.client.indices.get_mapping(index=index)
-        except self._errors:
-            return True
-        meta = [((m or {}).get("mappings") or {}).get("_meta") or {} for m in dict(mapping).values()]
-        return bool(meta) and all(m.get("created_by") == "inferwatch" for m in meta)
+        if index not in owners.owned:
+            try:
+                mapping = self.client.indices.get_mapping(index=index)
+            except self._errors:
+                mapping = None
+            metas = [((m or {}).get("mappings") or {}).get("_meta") or {} for m in dict(mapping or {}).values()]
+            owners.owned[index] = mapping is None or all(m.get("created_by") == "inferwatch" for m in metas)
+        return owners.owned[index]
 
     def flush(self) -> None:
         """Every ``write`` returns once the engine has acknowledged the batch; nothing is buffered here."""
@@ -484,6 +487,8 @@ class _Owners:
         self._by_doc: dict[tuple[str, str], list[int]] = {}
         self._by_id: dict[str, list[int]] = {}
         self._took: set[str] = set()
+        self.owned: dict[str, bool] = {}
+        """Index → created from inferwatch's template (``SearchSink._owned``)."""
 
     def add(self, position: int, actions: list[dict[str, Any]]) -> None:
         for action in actions:
