@@ -304,9 +304,17 @@ def test_a_record_the_mapping_refuses_is_dropped_alone_and_counted(
 
 
 def wait_for(what: str, check: Callable[[], bool], timeout: float = 30.0) -> None:
+    """Until ``check()`` holds; an engine error meanwhile (a new index whose shards are not active yet answers
+    a search with 503) counts as not yet."""
     deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+    while True:
+        try:
+            if check():
+                return
+            last = "not yet"
+        except Exception as e:
+            last = repr(e)
+        assert time.monotonic() < deadline, f"timed out waiting for {what}: {last}"
         time.sleep(0.05)
 
 
