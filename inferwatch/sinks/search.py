@@ -54,6 +54,7 @@ from inferwatch.sinks.search_docs import (
     template_body,
 )
 from inferwatch.sinks.search_options import SearchOptions
+from inferwatch.sinks.search_owners import DocumentOwners
 from inferwatch.sinks.search_refusals import item_failure, request_error, template_error
 
 RETRY_ON_CONFLICT = 5
@@ -384,7 +385,7 @@ class SearchSink:
         """Index ``records``; ``RecordsRejected`` names those whose documents were refused (module doc)."""
         self.ensure_template(drift=any(isinstance(r, ResultRecord) and r.request_id is None for r in records))
         actions: list[dict[str, Any]] = []
-        owners = _Owners()
+        owners = DocumentOwners()
         failures: dict[int, RecordFailure] = {}
         for pos, r in enumerate(records):
             try:
@@ -402,7 +403,7 @@ class SearchSink:
         if failures:
             raise RecordsRejected(self.name, [failures[p] for p in sorted(failures)], len(records))
 
-    def _bulk_items(self, actions: list[dict[str, Any]], owners: _Owners) -> list[dict[str, Any]]:
+    def _bulk_items(self, actions: list[dict[str, Any]], owners: DocumentOwners) -> list[dict[str, Any]]:
         """Send ``actions``; the results of the items that failed (``owners`` learns which indices took some)."""
         cfg = self.config
         refused: list[dict[str, Any]] = []
@@ -429,7 +430,7 @@ class SearchSink:
             raise request_error(self.name, e, self.index_pattern) from e
         return refused
 
-    def _failures(self, item: dict[str, Any], owners: _Owners) -> list[RecordFailure]:
+    def _failures(self, item: dict[str, Any], owners: DocumentOwners) -> list[RecordFailure]:
         """The failures of the records behind a refused bulk ``item``; one that cannot be placed (never seen) has
         every record written again (rewriting is safe)."""
         positions = owners.positions(item)
@@ -438,7 +439,7 @@ class SearchSink:
         what = f"a refused document that matches no record: {item}"
         return [RecordFailure(p, Refusal.RETRY, "unplaced", what) for p in owners.all()]
 
-    def _owned(self, index: str, owners: _Owners) -> bool:
+    def _owned(self, index: str, owners: DocumentOwners) -> bool:
         """Whether a mapping refusal in ``index`` is the document's fault: the index took other documents of this
         write, or was created from inferwatch's template (its mapping's ``_meta``; asked once per write). Unknown:
         assume it was."""
@@ -478,37 +479,6 @@ class SearchSink:
 
 _RANK = {Refusal.RECORD: 0, Refusal.RETRY: 1, Refusal.BLOCKED: 2}
 """When a record's documents fail differently, the failure that keeps it wins."""
-
-
-class _Owners:
-    """Which record wrote which document in one write, and which indices took documents."""
-
-    def __init__(self) -> None:
-        self._by_doc: dict[tuple[str, str], list[int]] = {}
-        self._by_id: dict[str, list[int]] = {}
-        self._took: set[str] = set()
-        self.owned: dict[str, bool] = {}
-        """Index → created from inferwatch's template (``SearchSink._owned``)."""
-
-    def add(self, position: int, actions: list[dict[str, Any]]) -> None:
-        for action in actions:
-            index, doc_id = str(action["_index"]), str(action["_id"])
-            self._by_doc.setdefault((index, doc_id), []).append(position)
-            self._by_id.setdefault(doc_id, []).append(position)
-
-    def positions(self, item: dict[str, Any]) -> list[int]:
-        """The records whose document a bulk result is about (by index and id; by id alone for an alias)."""
-        doc_id = str(item.get("_id"))
-        return self._by_doc.get((str(item.get("_index")), doc_id)) or self._by_id.get(doc_id, [])
-
-    def all(self) -> list[int]:
-        return sorted({p for ps in self._by_id.values() for p in ps})
-
-    def took(self, index: str) -> None:
-        self._took.add(index)
-
-    def took_any(self, index: str) -> bool:
-        return index in self._took
 
 
 if TYPE_CHECKING:  # mypy fails here if SearchSink drifts from the Sink protocol
