@@ -25,6 +25,8 @@ class Flag(StrEnum):
     UPSTREAM_ERROR = "upstream_error"  # the model server could not be reached or timed out
     REDACTED = "redacted"  # configured paths/fields were masked, or a body withheld, before any sink
     UNREDACTED = "unredacted"  # redaction is on, but a body it could not handle was kept as captured (opt-in)
+    REDUCED = "reduced"  # a sink could not take it whole: decoded payloads and instances left out (``reduction``)
+    SHED = "shed"  # raw bodies left out too, only their size and sha256 kept (``reduction``)
     COLLISION = "collision"  # its request id was already taken: stored as <id>~<suffix>, tags.request_id = <id>
 
 
@@ -69,8 +71,9 @@ class PayloadRecord:
     redaction: str | None = None
     """A ``Redaction`` value when redaction changed or judged this body."""
     sha256: str | None = None
-    """Hex SHA-256 of the bytes captured (before decompression; the first ``--max-payload-bytes`` of a truncated
-    body) when the body is ``withheld``: proves which body it was without keeping it."""
+    """Hex SHA-256 of the body, kept where its bytes are not: for a body withheld by redaction, of the bytes captured
+    (before decompression; the first ``--max-payload-bytes`` of a truncated body); for a record a sink could only
+    take reduced or shed (``inferwatch.reduction``), of the body ``raw`` held."""
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PayloadRecord:

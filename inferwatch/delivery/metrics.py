@@ -26,8 +26,8 @@ class DeliveryMetrics:
         )
         self.dropped = Counter(
             "inferwatch_records_dropped_total",
-            "Records that will never reach a sink, by sink and reason "
-            "(queue_full, sink_error, build_error, spool_full, spool_error, shutdown_timeout).",
+            "Records that will never reach a sink, by sink and reason (queue_full, sink_error, build_error, "
+            "spool_full, spool_error, shutdown_timeout; unwritable: refused even in its smallest form, one record).",
             ["sink", "reason"],
             registry=registry,
         )
@@ -35,6 +35,20 @@ class DeliveryMetrics:
             "inferwatch_sink_errors_total",
             "Failed batch writes (each retry counts).",
             ["sink"],
+            registry=registry,
+        )
+        self.reduced = Counter(
+            "inferwatch_records_reduced_total",
+            "Records a sink refused whole (reason: unserialisable, too_large, mapping...), written again in a "
+            "smaller form: reduced (no decoded bodies or instances), then shed (no raw bodies).",
+            ["sink", "reason"],
+            registry=registry,
+        )
+        self.sink_blocked = Gauge(
+            "inferwatch_sink_blocked",
+            "1 while a sink's destination refuses writes until a person acts (reason: template_conflict, mapping, "
+            "read_only, auth, index_missing...): records wait in the spool; the log and /health/ready say what to do.",
+            ["sink", "reason"],
             registry=registry,
         )
         self.sink_up = Gauge(

@@ -11,9 +11,17 @@ Order. One sink's records form a single FIFO whose parts live in memory or on di
   ``retry`` lane (empty at that moment, since memory only fills while the disk is empty), ahead of
   ``overflow``. Replay probes the failing sink with exponential backoff up to ``probe_max`` seconds.
 
-Only a full spool (``spool_full``), an unusable one (``spool_error``), a permanent sink error
-(``sink_error``) or a sink hanging past the shutdown timeout drop records, counted and logged. Without
-a spool (``spool=None``) the worker drops as before: ``queue_full`` and ``sink_error`` after retries.
+One record never fails its batch (``_attempt``, rules in ``triage``). A sink reports which records it did not
+write (``inferwatch.sinks.failures``): the others count as written; one refused for what it carries is written
+again in its next smaller form (``inferwatch.reduction``: reduced, then shed) and, refused even in its smallest
+form, dropped alone (``unwritable``, logged with its id); a batch refused as a whole with no detail is written
+one record at a time. A destination that refuses until a person acts blocks the sink (``blocked``): records stay
+in the spool, probed every ``blocked_probe`` seconds, and the log, health and a gauge say what to do.
+
+Only a full spool (``spool_full``), an unusable one (``spool_error``), a record no form of which the sink
+accepts (``unwritable``) or a sink hanging past the shutdown timeout drop records, counted and logged. Without
+a spool (``spool=None``) the worker drops as before after its retries: ``queue_full``, ``sink_error`` and
+``sink_blocked``.
 
 Ack tokens. ``offer`` may carry a token (the write-ahead-log sequence number of ``--durability sync``);
 ``on_done`` receives it once the record is written to the sink, synced to its spool, or counted as
@@ -31,9 +39,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from inferwatch.delivery.backlog import Lane, SinkBacklog, decode_record
+from inferwatch.delivery.blocked import BlockedState
+from inferwatch.delivery.ledger import ReplayLedger
 from inferwatch.delivery.metrics import DeliveryMetrics
 from inferwatch.delivery.spool import SpoolError, SpoolFull
+from inferwatch.delivery.triage import triage
 from inferwatch.errors import InferwatchError, SinkError
+from inferwatch.reduction import is_reduced, smaller
 from inferwatch.results import Record
 from inferwatch.sinks.base import Sink, SinkHealth
 
@@ -42,6 +54,7 @@ log = logging.getLogger("inferwatch.delivery")
 _STOP = object()
 Item = tuple[Record, int | None]
 OnDone = Callable[[Sequence[int]], None]
+_DROP_LINES_PER_SECOND = 10
 
 
 @dataclass(frozen=True)
@@ -70,6 +83,7 @@ class SinkWorker:
         spool: SpoolConfig | None = None,
         on_done: OnDone | None = None,
         probe_max: float = 5.0,
+        blocked_probe: float | None = None,
     ) -> None:
         self.sink = sink
         self.metrics = metrics
@@ -90,6 +104,11 @@ class SinkWorker:
         self._deadline = float("inf")
         self._probe = retry_backoff
         self._last_log: dict[str, float] = {}
+        self._drop_lines: tuple[float, int] = (0.0, 0)
+        self.blocked = BlockedState(sink.name, metrics, blocked_probe if blocked_probe is not None else 6 * probe_max)
+        """Set while the destination refuses writes until a person acts; probed every ``blocked_probe`` seconds
+        (default 6 * ``probe_max``)."""
+        self._ledger = ReplayLedger()
         self._thread = threading.Thread(target=self._run, name=f"sink-{sink.name}", daemon=True)
         metrics.queue_depth.labels(sink.name).set_function(self._queue.qsize)
         metrics.spool_records.labels(sink.name).set_function(lambda: self.backlog()[0])
@@ -149,6 +168,10 @@ class SinkWorker:
         return self._thread
 
     def health(self) -> SinkHealth:
+        """The sink's own health, unless it is blocked: then what a person has to do."""
+        blocked = self.blocked.detail()
+        if blocked is not None:
+            return SinkHealth(False, blocked)
         try:
             return self.sink.health()
         except Exception as e:  # a health probe must never take the service down
@@ -187,6 +210,8 @@ class SinkWorker:
         # shutting down: keep replaying (and probing a refusing sink) until the spool is empty or time is up
         while self._spilling and time.monotonic() < self._deadline:
             if not self._replay_batch():
+                if self.blocked.current is not None:
+                    break  # nobody fixes it within a shutdown: the spool waits for the next start
                 time.sleep(max(0.0, min(self._probe, self._deadline - time.monotonic())))
         self.commit()
         if self._backlog is not None:
@@ -216,37 +241,115 @@ class SinkWorker:
         return batch, False
 
     def _write(self, records: list[Record]) -> SinkError | None:
-        """One write attempt, measured; the error (normalised to ``SinkError``) or ``None``."""
-        name = self.sink.name
+        """One write attempt, timed; the error (anything else wrapped in a non-retriable ``SinkError``) or ``None``."""
         start = time.perf_counter()
         try:
             self.sink.write(records)
+        except SinkError as e:
+            return e
         except Exception as e:
-            err = e if isinstance(e, SinkError) else SinkError(f"{type(e).__name__}: {e}", retriable=False)
-            self.metrics.sink_errors.labels(name).inc()
-            self.metrics.sink_up.labels(name).set(0)
+            err = SinkError(f"{type(e).__name__}: {e}", retriable=False)
+            err.__cause__ = e
             return err
-        self.metrics.batch_seconds.labels(name).observe(time.perf_counter() - start)
-        self.metrics.batch_size.labels(name).observe(len(records))
-        self.metrics.written.labels(name).inc(len(records))
-        self.metrics.sink_up.labels(name).set(1)
-        self._probe = self.retry_backoff
+        self.metrics.batch_seconds.labels(self.sink.name).observe(time.perf_counter() - start)
+        self.metrics.batch_size.labels(self.sink.name).observe(len(records))
         return None
+
+    def _attempt(self, items: list[Item], ledger: ReplayLedger | None = None) -> tuple[list[Item], SinkError | None]:
+        """Write ``items`` so that no record fails its neighbours (module doc, rules in ``triage``). Returns the
+        items still to write — refused for a passing reason or by a blocked destination, smaller forms in place —
+        and the sink's error. ``ledger`` (replay) learns what became of each record."""
+        records = [r for r, _ in items]
+        err = self._write(records)
+        if err is None:
+            self._written(items, ledger)
+            self.blocked.clear()
+            return [], None
+        verdict = triage(records, err)
+        if verdict.isolate:  # one at a time: the culprit is found, its neighbours written
+            left: list[Item] = []
+            for item in items:
+                rest, single_err = self._attempt([item], ledger)
+                left.extend(rest)
+                err = single_err or err
+            return left, err if left else None
+        self._written([items[p] for p in verdict.written], ledger)
+        for pos, why in verdict.unwritable.items():
+            self._drop_unwritable(items[pos], why, ledger)
+        shrunk = {pos: (s.record, items[pos][1]) for pos, s in verdict.smaller.items()}
+        for pos, s in verdict.smaller.items():
+            self._smaller(records[pos], s.record, s.reason, ledger)
+        if verdict.block is not None:
+            self.blocked.set(verdict.block)
+        elif verdict.written:
+            self.blocked.clear()
+        if not verdict.again:
+            self.metrics.sink_up.labels(self.sink.name).set(1)
+            return self._attempt(list(shrunk.values()), ledger) if shrunk else ([], None)
+        self.metrics.sink_errors.labels(self.sink.name).inc()
+        self.metrics.sink_up.labels(self.sink.name).set(0)
+        again = {pos: items[pos] for pos in verdict.again} | shrunk  # smaller forms wait with them, in batch order
+        return [again[pos] for pos in sorted(again)], err
+
+    def _written(self, items: list[Item], ledger: ReplayLedger | None) -> None:
+        if not items:
+            return
+        self.metrics.written.labels(self.sink.name).inc(len(items))
+        self.metrics.sink_up.labels(self.sink.name).set(1)
+        self._probe = self.retry_backoff
+        if ledger is not None:
+            for r, _ in items:
+                ledger.settled(r)
+        self._done([t for _, t in items if t is not None])
+
+    def _smaller(self, record: Record, form: Record, reason: str, ledger: ReplayLedger | None) -> None:
+        """Count a record refused whole the first time it is (its later forms are the same record)."""
+        if not is_reduced(record):
+            self.metrics.reduced.labels(self.sink.name, reason).inc()
+            self._log_throttled(
+                "reduced:" + reason,
+                logging.WARNING,
+                "sink %s: record %s refused whole (%s); writing a smaller form",
+                self.sink.name,
+                record.id,
+                reason,
+            )
+        if ledger is not None:
+            ledger.replaced(record, form)
+
+    def _drop_unwritable(self, item: Item, why: str, ledger: ReplayLedger | None) -> None:
+        record, token = item
+        self.metrics.dropped.labels(self.sink.name, "unwritable").inc()
+        if ledger is not None:
+            ledger.settled(record)
+        now = time.monotonic()
+        start, lines = self._drop_lines
+        if now - start > 1.0:
+            start, lines = now, 0
+        self._drop_lines = (start, lines + 1)
+        if lines < _DROP_LINES_PER_SECOND:  # every id is worth a line, within reason
+            log.error(
+                "sink %s: dropped record %s, refused even in its smallest form: %s", self.sink.name, record.id, why
+            )
+        if token is not None:
+            self._done([token])
 
     def _deliver(self, batch: list[Item]) -> None:
         name = self.sink.name
-        records = [r for r, _ in batch]
+        items = batch
         attempt = 0
         while True:
-            err = self._write(records)
-            if err is None:
-                self._done([t for _, t in batch if t is not None])
+            items, err = self._attempt(items)
+            if not items or err is None:
                 return
-            if not err.retriable:
-                self._drop(batch, "sink_error", f"{err} (not retriable)")
-                return
-            if attempt >= self.max_retries or (self._stopping.is_set() and self.spool is not None):
-                self._spill_failed(batch, str(err))
+            blocked = self.blocked.current is not None
+            if (
+                attempt >= self.max_retries
+                or (blocked and self.spool is not None)
+                or (self._stopping.is_set() and self.spool is not None)
+            ):
+                why = f"blocked ({self.blocked.current.reason})" if self.blocked.current else str(err)
+                self._spill_failed(items, why, "sink_blocked" if blocked else "sink_error")
                 return
             delay = min(self.retry_backoff * (2**attempt), 5.0)
             log.warning("sink %s: write failed (%s); retry %d in %.2fs", name, err, attempt + 1, delay)
@@ -256,10 +359,10 @@ class SinkWorker:
             else:  # a stop cuts the pause short: the batch then goes to the spool
                 self._stopping.wait(delay)
 
-    def _spill_failed(self, batch: list[Item], why: str) -> None:
+    def _spill_failed(self, batch: list[Item], why: str, no_spool_reason: str = "sink_error") -> None:
         """Move a failing batch and the rest of the memory queue to the ``retry`` lane, in order."""
         if self.spool is None:
-            self._drop(batch, "sink_error", why)
+            self._drop(batch, no_spool_reason, why)
             return
         stop_seen = False
         with self._lock:
@@ -297,35 +400,40 @@ class SinkWorker:
             backlog.rewind()  # should not happen: read again from the cursor, without spinning
             self._stopping.wait(0.01)
             return True
-        records: list[Record] = []
+        items: list[Item] = []
+        readable = 0
         for seq, payload in frames:
             try:
-                records.append(decode_record(payload))
+                record = decode_record(payload)
             except Exception as e:
                 self.metrics.dropped.labels(self.sink.name, "spool_error").inc()
                 log.error("sink %s: unreadable spooled record %d dropped: %s", self.sink.name, seq, e)
-        err = self._write(records) if records else None
-        if err is None:
+                continue
+            readable += 1
+            todo = self._ledger.read(seq, record)  # a batch read again: skip what is settled, use smaller forms
+            if todo is not None:
+                items.append((todo, None))
+        left, err = self._attempt(items, self._ledger) if items else ([], None)
+        if not left or err is None:
             self._ack(backlog, lane, frames)
-            self.metrics.spool_replayed.labels(self.sink.name).inc(len(records))
-            return True
-        if not err.retriable:
-            self.metrics.dropped.labels(self.sink.name, "sink_error").inc(len(records))
-            log.error("sink %s: dropped %d spooled records: %s", self.sink.name, len(records), err)
-            self._ack(backlog, lane, frames)
+            self._ledger.clear()
+            self.metrics.spool_replayed.labels(self.sink.name).inc(readable)
             return True
         backlog.rewind()
-        self._log_throttled(
-            "probe",
-            logging.WARNING,
-            "sink %s still failing (%s); %d records spooled, next try in %.1fs",
-            self.sink.name,
-            err,
-            backlog.records,
-            self._probe,
-        )
-        self._stopping.wait(self._probe)
-        self._probe = min(self._probe * 2, self.probe_max)
+        blocked = self.blocked.current is not None
+        pause = self.blocked.probe if blocked else self._probe
+        if not blocked:
+            self._log_throttled(
+                "probe",
+                logging.WARNING,
+                "sink %s still failing (%s); %d records spooled, next try in %.1fs",
+                self.sink.name,
+                err,
+                backlog.records,
+                pause,
+            )
+            self._probe = min(self._probe * 2, self.probe_max)
+        self._stopping.wait(pause)
         return False
 
     def _read(self, backlog: SinkBacklog) -> tuple[Lane, list[tuple[int, bytes]]]:
@@ -371,16 +479,32 @@ class SinkWorker:
         n = 0
         for record, token in items:
             try:
-                backlog.append(lane, record)
+                self._append(backlog, lane, record)
                 n += 1
                 self._spilling = True
             except SpoolFull as e:
                 self._count_drop("spool_full", 1, str(e))
-            except (SpoolError, OSError, TypeError) as e:
+            except TypeError as e:
+                self._drop_unwritable((record, None), f"unserialisable: {e}", None)
+            except (SpoolError, OSError) as e:
                 self._count_drop("spool_error", 1, str(e))
             if token is not None:
                 self._unsynced.append(token)
         return n
+
+    def _append(self, backlog: SinkBacklog, lane: Lane, record: Record) -> None:
+        """Spool ``record``, or its first smaller form that can be serialised; ``TypeError`` if none can."""
+        form = record
+        while True:
+            try:
+                backlog.append(lane, form)
+                return
+            except TypeError:
+                step = smaller(form)
+                if step is None:
+                    raise
+                self._smaller(form, step[0], "unserialisable", None)
+                form = step[0]
 
     def _sync_locked(self) -> None:
         assert self._backlog is not None

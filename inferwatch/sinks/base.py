@@ -1,7 +1,9 @@
 """The ``Sink`` protocol every destination of records implements.
 
 A sink is driven by exactly one delivery worker thread (``inferwatch.delivery``), so implementations may
-block; they raise ``inferwatch.errors.SinkError`` (``retriable=True`` when trying again may help).
+block; they raise ``inferwatch.errors.SinkError`` (``retriable=True`` when trying again may help), and say more
+where they can (``inferwatch.sinks.failures``): ``RecordsRejected`` names the records of a batch that were not
+written — so one record never fails its neighbours — and ``SinkBlocked`` a refusal a person has to fix.
 ``write`` must be idempotent per record id: retries and replays never duplicate a record.
 """
 
@@ -31,8 +33,9 @@ class Sink(Protocol):
     """Label used in metrics and logs (the URI scheme, made unique by the pipeline)."""
 
     def write(self, records: Sequence[Record]) -> None:
-        """Store a batch durably, or raise ``SinkError``; idempotent per record id. Records are the logger's
-        ``InferenceRecord``s and detector/explainer ``ResultRecord``s (``inferwatch.results``)."""
+        """Store a batch durably, or raise ``SinkError`` — ``RecordsRejected`` when only some records were not
+        written; idempotent per record id. Records are the logger's ``InferenceRecord``s and detector/explainer
+        ``ResultRecord``s (``inferwatch.results``)."""
         ...
 
     def flush(self) -> None: ...

@@ -6,9 +6,11 @@ is the original payload and whose headers are the executor's: ``Ce-Type
 io.seldon.serving.inference.request|response``, ``Ce-Requestid`` (the record id), ``Ce-Modelid``,
 ``Ce-Inferenceservicename``, ``Ce-Namespace``, ``Ce-Endpoint``, ``Ce-Protocol``. Pointing it at an
 inferwatch detector (``POST /``) runs outlier/drift detection on live traffic with no Kafka in between.
-A body that was truncated (a detector cannot use half a payload) or withheld by redaction (no bytes were kept)
-is not forwarded: it is counted as written and logged once per batch. With redaction on, the body forwarded is the
-record's, i.e. the masked one. 5xx and connection errors are retriable; other 4xx are not.
+A body that was truncated (a detector cannot use half a payload), withheld by redaction or shed
+(``inferwatch.reduction``: only its size and sha256 kept) is not forwarded: it is counted as written and
+logged once per batch. With redaction on, the body forwarded is the record's, i.e. the masked one. Records are
+posted in order and fail alone (``RecordsRejected``): a 5xx or connection error fails the rest of the batch for a
+retry, a 401/403 blocks the sink until its access is fixed, and any other 4xx refuses that one record.
 
 Detector/explainer results (``ResultRecord``) are posted as one binary-mode event each, the way Seldon's
 detector components answer: body = alibi's JSON, ``Ce-Type`` ``io.seldon.serving.inference.outlier|drift``
@@ -29,9 +31,10 @@ from urllib.parse import urlsplit
 from inferwatch import jsonenc, timestamps
 from inferwatch.errors import ConfigError, SinkError
 from inferwatch.protocols.cloudevents import CloudEvent, EventType, to_binary_http
-from inferwatch.records import InferenceRecord, PayloadRecord, Redaction
+from inferwatch.records import InferenceRecord, PayloadRecord
 from inferwatch.results import EVENT_TYPES, Record, ResultRecord
 from inferwatch.sinks.base import Sink, SinkHealth, SinkURI
+from inferwatch.sinks.failures import Block, RecordFailure, RecordsRejected, Refusal
 
 log = logging.getLogger(__name__)
 
@@ -68,23 +71,50 @@ class CloudEventsSink:
         return cls(f"{scheme}://{uri.netloc}{uri.path}", _SEND[send], timeout)
 
     def write(self, records: Sequence[Record]) -> None:
+        """Post each record's events in order; ``RecordsRejected`` names the records that were not accepted."""
         skipped = 0
+        failures: list[RecordFailure] = []
         with self._lock:
-            for r in records:
-                if isinstance(r, ResultRecord):
-                    self._post(_result_event(r))
-                    continue
-                for side in self.sides:
-                    payload: PayloadRecord | None = getattr(r, side)
-                    if payload is None or not payload.size:
-                        continue
-                    if payload.truncated or payload.redaction == Redaction.WITHHELD:
-                        skipped += 1
-                        continue
-                    self._post(_event(r, side, payload))
+            for pos, r in enumerate(records):
+                try:
+                    skipped += self._send(r)
+                except SinkError as e:
+                    if e.retriable:  # the endpoint is down or failing: this record and the rest, later
+                        failures.extend(
+                            RecordFailure(p, Refusal.RETRY, "unavailable", e.message) for p in range(pos, len(records))
+                        )
+                        break
+                    failures.append(self._refused(pos, e))
+                except TypeError as e:
+                    failures.append(RecordFailure(pos, Refusal.RECORD, "unserialisable", f"record {r.id}: {e}"))
         if skipped:
-            log.warning("%s: %d truncated or withheld bodies not forwarded to %s", self.name, skipped, self.url)
+            log.warning("%s: %d truncated, withheld or shed bodies not forwarded to %s", self.name, skipped, self.url)
+        if failures:
+            raise RecordsRejected(self.name, failures, len(records))
         self._last_error = None
+
+    def _send(self, r: Record) -> int:
+        """Post the events of one record; how many of its bodies were not forwarded."""
+        if isinstance(r, ResultRecord):
+            self._post(_result_event(r))
+            return 0
+        skipped = 0
+        for side in self.sides:
+            payload: PayloadRecord | None = getattr(r, side)
+            if payload is None or not payload.size:
+                continue
+            if payload.truncated or not payload.raw:
+                skipped += 1
+                continue
+            self._post(_event(r, side, payload))
+        return skipped
+
+    def _refused(self, pos: int, e: SinkError) -> RecordFailure:
+        status = e.details.get("status")
+        if status in (401, 403):
+            block = Block("auth", f"{self.url} refuses the sink: {e.message}", f"give the sink access to {self.url}")
+            return RecordFailure(pos, Refusal.BLOCKED, "auth", e.message, block)
+        return RecordFailure(pos, Refusal.RECORD, f"http_{status}", e.message)
 
     def _post(self, event: CloudEvent) -> None:
         headers, body = to_binary_http(event)
@@ -99,7 +129,11 @@ class CloudEventsSink:
             raise SinkError(f"{self.name}: {self._last_error}", retriable=True) from e
         if resp.status >= 300:
             self._last_error = f"{self.url} answered {resp.status}: {answer[:200]!r}"
-            raise SinkError(f"{self.name}: {self._last_error}", retriable=resp.status >= 500 or resp.status == 429)
+            raise SinkError(
+                f"{self.name}: {self._last_error}",
+                retriable=resp.status >= 500 or resp.status == 429,
+                details={"status": resp.status},
+            )
 
     def _connection(self) -> http.client.HTTPConnection:
         if self._conn is None:

@@ -19,6 +19,14 @@ declared once in ``inferwatch.sinks.kafka_options.KafkaOptions`` (listed by ``in
   ``flush()`` and every future checked. A record the broker acknowledged is not sent again when the worker
   retries the same batch; Kafka stays at-least-once across process restarts and replays, so consumers
   de-duplicate by key (the search sinks, for one, store one document per request id).
+- **Per record**: a message the broker did not take fails only its record: ``write`` raises ``RecordsRejected``
+  naming them (``inferwatch.sinks.kafka_refusals``), the others count as written. Each message is checked first
+  against the topic's limit (``inferwatch.sinks.kafka_limits``: the topic's ``max.message.bytes``, learned with
+  the admin API, and ``max_request_size``, the smaller wins): one too large is not sent but reported
+  ``too_large``, and the delivery worker sends it again reduced, then shed (``inferwatch.reduction``: flags
+  ``reduced``, ``shed``) — dropped, alone and counted, only if even that does not fit. A record that cannot be
+  serialised is reported ``unserialisable`` the same way. Refused authorization, or producer settings the
+  client rejects, block the sink (``SinkBlocked``): its records wait in the spool until someone fixes it.
 - **Client**: ``client=kafka-python`` or ``client=confluent`` (librdkafka, ``inferwatch[kafka-fast]``, several
   times less CPU per message; ``inferwatch.sinks.kafka_confluent``), chosen from ``PRODUCERS``; both take the
   same options.
@@ -43,6 +51,8 @@ from inferwatch.errors import ConfigError, SinkError
 from inferwatch.protocols import headers as h
 from inferwatch.results import KAFKA_KIND, KAFKA_RESULT_TYPE, Record, ResultRecord
 from inferwatch.sinks.base import Sink, SinkHealth, SinkURI
+from inferwatch.sinks.failures import Block, RecordFailure, RecordsRejected, Refusal, SinkBlocked
+from inferwatch.sinks.kafka_limits import AdminLookup, MessageLimits, message_size
 from inferwatch.sinks.kafka_options import (
     ACKS,
     COMPRESSIONS,
@@ -51,6 +61,7 @@ from inferwatch.sinks.kafka_options import (
     PRODUCERS,
     KafkaOptions,
 )
+from inferwatch.sinks.kafka_refusals import AUTH, auth_block, failure
 from inferwatch.sinks.naming import NameTemplate, kafka_topic_template
 from inferwatch.sinks.options import parse_hosts
 
@@ -125,6 +136,17 @@ class KafkaSinkConfig:
             "max_block_ms": timeout_ms,
             "request_timeout_ms": request_timeout_ms,
             "delivery_timeout_ms": max(timeout_ms, request_timeout_ms + self.linger_ms),
+            **self.security,
+        }
+
+    def admin_config(self) -> dict[str, Any]:
+        """kafka-python ``KafkaAdminClient`` settings reaching the same brokers as the producer (limit lookups)."""
+        timeout_ms = int(min(self.timeout, 10.0) * 1000)
+        return {
+            "bootstrap_servers": self.bootstrap_servers,
+            "client_id": self.client_id,
+            "request_timeout_ms": timeout_ms,
+            "bootstrap_timeout_ms": timeout_ms,
             **self.security,
         }
 
@@ -215,8 +237,11 @@ class KafkaSink:
         self._producer: Producer | None = None
         self._lock = threading.Lock()
         self._acked: set[tuple[str, str]] = set()
-        """(topic, id) acknowledged during a write that failed as a whole; skipped when it is retried."""
+        """(topic, id) acknowledged during a write that failed in part; skipped if the same batch comes again."""
         self._last_error: str | None = None
+        self._lookup = AdminLookup(config.admin_config())
+        self.limits = MessageLimits(self._lookup, config.max_request_size)
+        """Largest message per topic (``inferwatch.sinks.kafka_limits``)."""
 
     @classmethod
     def from_uri(cls, uri: SinkURI) -> KafkaSink:
@@ -225,52 +250,90 @@ class KafkaSink:
     def topic_for(self, record: Record) -> str:
         return (self.results_topics if isinstance(record, ResultRecord) else self.topics).render(record)
 
+    def message_limit(self, topic: str) -> int:
+        """The largest message ``topic`` takes (learned from the cluster, cached), in bytes."""
+        return self.limits.limit(topic)
+
     def write(self, records: Sequence[Record]) -> None:
+        """Send every record, wait for the broker, and raise ``RecordsRejected`` naming those it did not take."""
         producer = self._connect()
-        sent: list[tuple[tuple[str, str], Delivery]] = []
-        failed: list[tuple[str, BaseException]] = []
-        for r in records:
-            key = (self.topic_for(r), r.id)
-            if key in self._acked:
+        sent: list[tuple[int, tuple[str, str], Delivery]] = []
+        failures: list[RecordFailure] = []
+        for pos, r in enumerate(records):
+            topic = self.topic_for(r)
+            if (topic, r.id) in self._acked:
                 continue
             try:
-                future = producer.send(
-                    key[0], key=message_key(r).encode(), value=message_value(r), headers=message_headers(r)
-                )
-            except KafkaError as e:  # too large, metadata or buffer timeout: raised before sending
-                failed.append((r.id, e))
+                value = message_value(r)
+            except TypeError as e:
+                failures.append(RecordFailure(pos, Refusal.RECORD, "unserialisable", f"record {r.id}: {e}"))
                 continue
-            sent.append((key, future))
+            key, headers = message_key(r).encode(), message_headers(r)
+            size, limit = message_size(key, value, headers), self.message_limit(topic)
+            if size > limit:
+                why = f"record {r.id} is {size} bytes as a message; {topic} takes at most {limit}"
+                failures.append(RecordFailure(pos, Refusal.RECORD, "too_large", why))
+                continue
+            try:
+                future = producer.send(topic, key=key, value=value, headers=headers)
+            except KafkaError as e:  # refused before sending: metadata or buffer timeout, too large, not authorized
+                failures.append(self._failure(pos, r.id, topic, e))
+                continue
+            sent.append((pos, (topic, r.id), future))
         stuck = False
         try:
             producer.flush(timeout=self.config.timeout)
         except KafkaTimeoutError as e:
             log.warning("%s: flush timed out: %s", self.name, e)
             stuck = True
-        for key, future in sent:
+        for pos, (topic, rid), future in sent:
             if future.succeeded():
-                self._acked.add(key)
+                self._acked.add((topic, rid))
             else:
-                failed.append((key[1], future.exception or KafkaTimeoutError("not acknowledged in time")))
-        if failed:
+                exc = future.exception or KafkaTimeoutError("not acknowledged in time")
+                failures.append(self._failure(pos, rid, topic, exc))
+        if failures:
             if len(self._acked) > _MAX_REMEMBERED:
                 self._acked.clear()
             if stuck:
                 self._discard(producer)
-            raise self._error(failed, len(records))
+            raise self._rejected(sorted(failures, key=lambda f: f.position), len(records))
         self._acked.clear()
         self._last_error = None
+
+    def _failure(self, pos: int, rid: str, topic: str, e: BaseException) -> RecordFailure:
+        found = failure(pos, rid, topic, e)
+        if found.reason == "too_large":
+            self.limits.forget(topic)  # the topic takes less than we thought: ask again
+        return found
+
+    def _rejected(self, failures: list[RecordFailure], total: int) -> RecordsRejected:
+        err = RecordsRejected(self.name, failures, total)
+        if err.retriable:  # a record refused for what it carries says nothing about the sink's health
+            self._last_error = err.message.removeprefix(f"{self.name}: ")
+        return err
 
     def _connect(self) -> Producer:
         with self._lock:
             if self._producer is None:
                 try:
                     self._producer = self._producer_factory(**self.config.producer_config())
+                except AUTH as e:
+                    block = auth_block(e, ",".join(self.config.bootstrap_servers))
+                    self._last_error = block.describe()
+                    raise SinkBlocked(self.name, block) from e
                 except KafkaError as e:
                     self._last_error = f"cannot connect to {','.join(self.config.bootstrap_servers)}: {e}"
                     raise SinkError(f"{self.name}: {self._last_error}", retriable=True) from e
                 except (ValueError, TypeError, AssertionError, OSError) as e:  # bad TLS/SASL settings
-                    raise SinkError(f"{self.name}: invalid producer settings: {e}", retriable=False) from e
+                    block = Block(
+                        "settings",
+                        f"the Kafka client refuses the sink's settings: {e}",
+                        "correct the kafka:// URI's options (security_protocol, sasl_*, ssl_*) and restart the "
+                        "service; the spooled records are delivered then",
+                    )
+                    self._last_error = block.describe()
+                    raise SinkBlocked(self.name, block) from e
             return self._producer
 
     def _discard(self, producer: Producer) -> None:
@@ -287,20 +350,6 @@ class KafkaSink:
         except Exception as e:  # closing a wedged producer must not hide the delivery error
             log.warning("%s: closing the stuck producer failed: %s", self.name, e)
 
-    def _error(self, failed: list[tuple[str, BaseException]], total: int) -> SinkError:
-        retriable = any(_retriable(e) for _, e in failed)
-        kinds = sorted({type(e).__name__ for _, e in failed})
-        first_id, first = failed[0]
-        self._last_error = f"{len(failed)}/{total} records not delivered ({', '.join(kinds)}): {first}"
-        if not retriable:
-            for rid, e in failed[:5]:
-                log.error("%s: record %s rejected: %s", self.name, rid, e)
-        return SinkError(
-            f"{self.name}: {self._last_error}",
-            retriable=retriable,
-            details={"failed": len(failed), "first_id": first_id, "errors": kinds},
-        )
-
     def flush(self) -> None:
         if self._producer is not None:
             try:
@@ -313,6 +362,7 @@ class KafkaSink:
             if self._producer is not None:
                 self._producer.close(timeout=self.config.timeout)
                 self._producer = None
+        self._lookup.close()
 
     def health(self) -> SinkHealth:
         """Last write's outcome; before the producer exists, whether a bootstrap server accepts TCP.
@@ -337,10 +387,6 @@ def _accepts(host_port: str, timeout: float = 0.5) -> bool:
             return True
     except (OSError, ValueError):
         return False
-
-
-def _retriable(e: BaseException) -> bool:
-    return bool(getattr(e, "retriable", False)) or isinstance(e, KafkaTimeoutError)
 
 
 if TYPE_CHECKING:  # mypy fails here if KafkaSink drifts from the Sink protocol

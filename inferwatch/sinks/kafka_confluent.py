@@ -25,7 +25,15 @@ from typing import TYPE_CHECKING, Any
 
 from confluent_kafka import KafkaError as RdKafkaError
 from confluent_kafka import KafkaException, Message, Producer
-from kafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError, MessageSizeTooLargeError
+from kafka.errors import (
+    ClusterAuthorizationFailedError,
+    KafkaConnectionError,
+    KafkaError,
+    KafkaTimeoutError,
+    MessageSizeTooLargeError,
+    SaslAuthenticationFailedError,
+    TopicAuthorizationFailedError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +76,13 @@ _TRANSIENT = frozenset(
 )
 """Codes worth retrying even when librdkafka does not flag them retriable (broker down, timeouts, purge)."""
 _TOO_LARGE = frozenset({RdKafkaError.MSG_SIZE_TOO_LARGE, RdKafkaError.INVALID_MSG_SIZE})
+_AUTH: dict[int, type[KafkaError]] = {
+    RdKafkaError.TOPIC_AUTHORIZATION_FAILED: TopicAuthorizationFailedError,
+    RdKafkaError.CLUSTER_AUTHORIZATION_FAILED: ClusterAuthorizationFailedError,
+    RdKafkaError.SASL_AUTHENTICATION_FAILED: SaslAuthenticationFailedError,
+    RdKafkaError._AUTHENTICATION: SaslAuthenticationFailedError,
+}
+"""Refusals a person fixes (grant, credentials): the Kafka sink blocks rather than drops on them."""
 
 
 class ConfluentDeliveryError(KafkaError):  # type: ignore[misc]
@@ -84,6 +99,8 @@ def as_kafka_error(error: RdKafkaError) -> KafkaError:
         return MessageSizeTooLargeError(error.str())
     if error.code() in (RdKafkaError._MSG_TIMED_OUT, RdKafkaError._TIMED_OUT):
         return KafkaTimeoutError(error.str())
+    if error.code() in _AUTH:
+        return _AUTH[error.code()](error.str())
     return ConfluentDeliveryError(error)
 
 
@@ -138,6 +155,9 @@ class ConfluentProducer:
             self._producer.list_topics(timeout=bootstrap_timeout)
         except KafkaException as e:
             self._drop()
+            error = e.args[0] if e.args and isinstance(e.args[0], RdKafkaError) else None
+            if error is not None and error.code() in _AUTH:
+                raise as_kafka_error(error) from e
             raise KafkaConnectionError(f"no metadata within {bootstrap_timeout:g}s: {e}") from e
 
     def send(

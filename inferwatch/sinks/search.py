@@ -6,7 +6,10 @@ by ``inferwatch logger --help``).
 
 - **Index names** are Seldon's by default (``inference-log-seldon-prod-iris-default``; placeholders and
   fallbacks in ``inferwatch.sinks.naming``). The index template (``search_docs.template_body``, pattern =
-  the literal prefix of ``index`` + ``*``) is installed, idempotently, before the first write.
+  the literal prefix of ``index`` + ``*``, priority ``template_priority``) is installed, idempotently, on first
+  connect (the first ``health`` probe or write); ``template=skip`` uses the templates already on the cluster.
+  Another template over the same indices at the same priority blocks the sink (``SinkBlocked``) with the remedy
+  named: ``template_priority=`` above it, or ``template=skip``.
 - **Documents**: ``search_docs.documents``; ``_id`` = request id, or ``<id>-item-<i>`` per instance of a
   batch, written with the ``update`` op and ``doc_as_upsert``: a retried or replayed batch rewrites the same
   document, never duplicates, and keeps the detector/explainer results already merged into it.
@@ -18,25 +21,28 @@ by ``inferwatch logger --help``).
   (``drift-log-<namespace>-<deployment>`` by default, its own index template), ``_id`` = the result id.
   Updates retry version conflicts (``retry_on_conflict``) and a remaining 409 is retriable.
 - **Bulk**: the client's ``streaming_bulk`` with ``max_retries``/``initial_backoff`` on 429, per-item
-  results checked. Items still failing with 429, 5xx or a connection error make the whole batch a retriable
-  ``SinkError`` (rewriting it is safe); mapping/validation errors (other 4xx) are logged with their reason
-  and raised as non-retriable. No refresh is requested per write.
+  results checked and mapped back to their records: ``write`` raises ``RecordsRejected`` naming the records whose
+  documents failed (``inferwatch.sinks.search_refusals``): 429/5xx/connection errors are retried, a refusal a
+  person fixes (read-only index, missing index with auto-creation off, 401/403, an index whose mapping is not
+  inferwatch's) blocks the sink while its records wait in the spool, and a document refused for its own values
+  (or a record that cannot be serialised) is written again in a smaller form by the worker. No refresh is
+  requested per write.
 - Only core APIs are used (bulk, composable index templates, cluster health): the dev-stack core
   Elasticsearch node has no ``GET /``, ingest pipelines or ILM.
 """
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from inferwatch import jsonenc
-from inferwatch.errors import ConfigError, SinkError
+from inferwatch.errors import ConfigError
 from inferwatch.results import Record, ResultRecord
 from inferwatch.sinks.base import Sink, SinkHealth, SinkURI
+from inferwatch.sinks.failures import RecordFailure, RecordsRejected, Refusal, SinkBlocked
 from inferwatch.sinks.naming import NameTemplate, clean_index, index_template
 from inferwatch.sinks.options import parse_hosts
 from inferwatch.sinks.search_docs import (
@@ -48,8 +54,8 @@ from inferwatch.sinks.search_docs import (
     template_body,
 )
 from inferwatch.sinks.search_options import SearchOptions
-
-log = logging.getLogger(__name__)
+from inferwatch.sinks.search_owners import DocumentOwners
+from inferwatch.sinks.search_refusals import item_failure, request_error, template_error
 
 RETRY_ON_CONFLICT = 5
 _HEALTHY = ("green", "yellow")
@@ -71,6 +77,8 @@ class SearchSinkConfig:
     client_cert: str | None = None
     client_key: str | None = None
     index: str = SearchOptions.index.default
+    install_template: bool = True
+    """``template=install`` (default) or ``skip``: use the index templates already on the cluster."""
     template_name: str | None = None
     template_priority: int = SearchOptions.template_priority.default
     shards: int = SearchOptions.shards.default
@@ -105,6 +113,7 @@ class SearchSinkConfig:
             client_cert=opts.client_cert,
             client_key=opts.client_key,
             index=opts.index,
+            install_template=opts.template == "install",
             template_name=opts.template_name,
             template_priority=opts.template_priority,
             shards=opts.shards,
@@ -328,32 +337,39 @@ class SearchSink:
 
     def ensure_template(self, drift: bool = False) -> None:
         """Install the index template once per sink (PUT is idempotent: a restart simply re-puts it); the drift
-        index's template too once a drift result is written (``drift``)."""
+        index's template too once a drift result is written (``drift``). ``SinkBlocked`` for a refusal a person
+        fixes (``search_refusals.template_error``); nothing to do with ``template=skip``."""
+        if not self.config.install_template:
+            return
         with self._template_lock:
-            todo = [] if self._template_ready else [(self.template_name, self.template)]
+            todo = [] if self._template_ready else [(self.template_name, self.index_pattern, self.template)]
             if drift and not self._drift_template_ready:
-                todo.append((self.drift_template_name, self.drift_template))
-            for name, body in todo:
+                todo.append((self.drift_template_name, self.drift_pattern, self.drift_template))
+            for name, pattern, body in todo:
                 try:
                     self.engine.put_template(self.client, name, body())
                 except self._errors as e:
-                    raise SinkError(
-                        f"{self.name}: installing index template {name!r} failed: {e}", retriable=_retriable(_status(e))
-                    ) from e
+                    raise template_error(self.name, e, name, pattern) from e
             self._template_ready = True
             self._drift_template_ready = self._drift_template_ready or drift
 
     def actions(self, records: Sequence[Record]) -> Iterator[dict[str, Any]]:
+        """The bulk actions of ``records`` (``TypeError`` for a record that cannot be serialised)."""
         for r in records:
-            index = self.index_for(r)
-            if isinstance(r, ResultRecord):
-                yield self._result_action(index, r)
-                continue
-            for doc_id, doc in documents(r, self.config.bodies):
-                if self.config.merge:
-                    yield {**self._update(index, doc_id), "_source": {"doc": doc, "doc_as_upsert": True}}
-                else:
-                    yield {"_op_type": "index", "_index": index, "_id": doc_id, "_source": doc}
+            yield from self.record_actions(r)
+
+    def record_actions(self, r: Record) -> list[dict[str, Any]]:
+        """The bulk actions of one record: one per document, or one merging a result into its request's."""
+        index = self.index_for(r)
+        if isinstance(r, ResultRecord):
+            return [self._result_action(index, r)]
+        out = []
+        for doc_id, doc in documents(r, self.config.bodies):
+            if self.config.merge:
+                out.append({**self._update(index, doc_id), "_source": {"doc": doc, "doc_as_upsert": True}})
+            else:
+                out.append({"_op_type": "index", "_index": index, "_id": doc_id, "_source": doc})
+        return out
 
     def _result_action(self, index: str, r: ResultRecord) -> dict[str, Any]:
         doc_id = r.document_id
@@ -366,40 +382,77 @@ class SearchSink:
         return {"_op_type": "update", "_index": index, "_id": doc_id, "retry_on_conflict": RETRY_ON_CONFLICT}
 
     def write(self, records: Sequence[Record]) -> None:
+        """Index ``records``; ``RecordsRejected`` names those whose documents were refused (module doc)."""
         self.ensure_template(drift=any(isinstance(r, ResultRecord) and r.request_id is None for r in records))
+        actions: list[dict[str, Any]] = []
+        owners = DocumentOwners()
+        failures: dict[int, RecordFailure] = {}
+        for pos, r in enumerate(records):
+            try:
+                mine = self.record_actions(r)
+            except TypeError as e:
+                failures[pos] = RecordFailure(pos, Refusal.RECORD, "unserialisable", f"record {r.id}: {e}")
+                continue
+            actions.extend(mine)
+            owners.add(pos, mine)
+        for item in self._bulk_items(actions, owners):
+            for failure in self._failures(item, owners):
+                known = failures.get(failure.position)
+                if known is None or _RANK[failure.refusal] > _RANK[known.refusal]:
+                    failures[failure.position] = failure
+        if failures:
+            raise RecordsRejected(self.name, [failures[p] for p in sorted(failures)], len(records))
+
+    def _bulk_items(self, actions: list[dict[str, Any]], owners: DocumentOwners) -> list[dict[str, Any]]:
+        """Send ``actions``; the results of the items that failed (``owners`` learns which indices took some)."""
         cfg = self.config
-        failed: list[dict[str, Any]] = []
+        refused: list[dict[str, Any]] = []
+        if not actions:
+            return refused
         try:
             for ok, item in self._bulk(
                 self.client,
-                self.actions(records),
+                actions,
                 chunk_size=cfg.chunk_size,
                 max_retries=cfg.max_retries,
                 initial_backoff=cfg.initial_backoff,
                 max_backoff=cfg.max_backoff,
                 raise_on_error=False,
                 raise_on_exception=False,
-                yield_ok=False,
+                yield_ok=True,
             ):
-                if not ok:
-                    failed.append(next(iter(item.values())))
+                result = next(iter(item.values()))
+                if ok:
+                    owners.took(str(result.get("_index")))
+                else:
+                    refused.append(result)
         except self._errors as e:  # connection errors are not turned into per-item failures by the helper
-            raise SinkError(f"{self.name}: bulk request failed: {e}", retriable=_retriable(_status(e))) from e
-        if failed:
-            raise self._batch_error(failed)
+            raise request_error(self.name, e, self.index_pattern) from e
+        return refused
 
-    def _batch_error(self, failed: list[dict[str, Any]]) -> SinkError:
-        retriable = [f for f in failed if _retriable(_item_status(f))]
-        reasons = sorted({_reason(f) for f in failed})
-        if not retriable:
-            for f in failed[:5]:
-                log.error("%s: document %s/%s rejected: %s", self.name, f.get("_index"), f.get("_id"), _reason(f))
-        return SinkError(
-            f"{self.name}: {len(failed)} document(s) not indexed"
-            f"{' (retriable)' if retriable else ''}: {'; '.join(reasons[:3])}",
-            retriable=bool(retriable),
-            details={"failed": len(failed), "retriable": len(retriable), "first_id": failed[0].get("_id")},
-        )
+    def _failures(self, item: dict[str, Any], owners: DocumentOwners) -> list[RecordFailure]:
+        """The failures of the records behind a refused bulk ``item``; one that cannot be placed (never seen) has
+        every record written again (rewriting is safe)."""
+        positions = owners.positions(item)
+        if positions:
+            return [item_failure(p, item, lambda index: self._owned(index, owners)) for p in positions]
+        what = f"a refused document that matches no record: {item}"
+        return [RecordFailure(p, Refusal.RETRY, "unplaced", what) for p in owners.all()]
+
+    def _owned(self, index: str, owners: DocumentOwners) -> bool:
+        """Whether a mapping refusal in ``index`` is the document's fault: the index took other documents of this
+        write, or was created from inferwatch's template (its mapping's ``_meta``; asked once per write). Unknown:
+        assume it was."""
+        if owners.took_any(index):
+            return True
+        if index not in owners.owned:
+            try:
+                mapping = self.client.indices.get_mapping(index=index)
+            except self._errors:
+                mapping = None
+            metas = [((m or {}).get("mappings") or {}).get("_meta") or {} for m in dict(mapping or {}).values()]
+            owners.owned[index] = mapping is None or all(m.get("created_by") == "inferwatch" for m in metas)
+        return owners.owned[index]
 
     def flush(self) -> None:
         """Every ``write`` returns once the engine has acknowledged the batch; nothing is buffered here."""
@@ -408,38 +461,24 @@ class SearchSink:
         self.client.close()
 
     def health(self) -> SinkHealth:
+        """Cluster health; on first connect also the index template, so a conflict shows before any record."""
         try:
             body = self.engine.health(self.client, min(self.config.request_timeout, 5.0))
         except Exception as e:  # a probe reports, never raises
             return SinkHealth(False, f"cluster health failed: {e}")
         status = body.get("status")
+        if status in _HEALTHY and not self._template_ready:
+            try:
+                self.ensure_template()
+            except SinkBlocked as e:
+                return SinkHealth(False, f"blocked ({e.block.reason}): {e.block.describe()}")
+            except Exception as e:  # a probe reports, never raises
+                return SinkHealth(False, f"index template not installed yet: {e}")
         return SinkHealth(status in _HEALTHY, f"cluster {body.get('cluster_name')} is {status}")
 
 
-def _status(e: BaseException) -> int | None:
-    status = getattr(e, "status_code", None)
-    if status is None:
-        meta = getattr(e, "meta", None)
-        status = getattr(meta, "status", None)
-    return status if isinstance(status, int) and status > 0 else None
-
-
-def _item_status(item: dict[str, Any]) -> int | None:
-    status = item.get("status")
-    return status if isinstance(status, int) else None
-
-
-def _retriable(status: int | None) -> bool:
-    """Connection failures (no status), 408, 409 (a version conflict between two writers of one document), 429
-    and 5xx may pass on a later try; other 4xx will not."""
-    return status is None or status in (408, 409, 429) or status >= 500
-
-
-def _reason(item: dict[str, Any]) -> str:
-    err = item.get("error")
-    if isinstance(err, dict):
-        return f"{item.get('status')} {err.get('type')}: {err.get('reason')}"
-    return f"{item.get('status')} {err}"
+_RANK = {Refusal.RECORD: 0, Refusal.RETRY: 1, Refusal.BLOCKED: 2}
+"""When a record's documents fail differently, the failure that keeps it wins."""
 
 
 if TYPE_CHECKING:  # mypy fails here if SearchSink drifts from the Sink protocol

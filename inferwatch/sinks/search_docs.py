@@ -65,6 +65,7 @@ _SIDE_FIELDS: dict[str, Any] = {
     "protocol": KEYWORD,
     "decoded": {"type": "object", "enabled": False},
     "parse_error": {"type": "text"},
+    "sha256": KEYWORD,  # set on a record reduced or shed to fit (inferwatch.reduction): find it by its body
 }
 _ENVELOPE: dict[str, Any] = {
     "@timestamp": {"type": "date"},

@@ -34,8 +34,11 @@ class SearchOptions(OptionTable):
     max_backoff = Number(10.0, "longest wait between 429 retries, in seconds")
     request_timeout = Number(30.0, "seconds per request", minimum=0.1)
     bodies = Choice("first", BODIES, "documents of a batch that carry the bodies")
+    template = Choice(
+        "install", ("install", "skip"), "install inferwatch's index templates, or skip: use those on the cluster"
+    )
     template_name = OptionalText("index template name (default: inferwatch-<index prefix>)")
-    template_priority = Integer(100, "priority of the index templates")
+    template_priority = Integer(100, "priority of the index templates; higher than another's over the same indices")
     shards = Integer(1, "primary shards of new indices", minimum=1)
     replicas = Integer(0, "replicas of new indices")
     total_fields_limit = Integer(500, "mapping fields allowed per index", minimum=100)

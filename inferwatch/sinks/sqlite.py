@@ -5,6 +5,10 @@ same id again replaces the row, so retries and replays never duplicate. Detector
 (``ResultRecord``) go to a ``results`` table, one row per result id (upserted the same way), keyed by the
 request id they belong to. This module writes; ``inferwatch.stores.sqlite`` reads the same file (``SCHEMA``,
 ``connect``: the tables are declared here once).
+
+Each record is serialised on its own: one that cannot be (``TypeError``) is reported in ``RecordsRejected`` and the
+rest of the batch is written. A database that refuses writes until a person acts — read-only (file, folder or
+mount), disk full — raises ``SinkBlocked`` saying what to do; other SQLite errors are retriable.
 """
 
 from __future__ import annotations
@@ -18,8 +22,9 @@ from typing import TYPE_CHECKING
 from inferwatch import timestamps
 from inferwatch.errors import ConfigError, SinkError
 from inferwatch.records import InferenceRecord
-from inferwatch.results import Record, ResultRecord
+from inferwatch.results import Record
 from inferwatch.sinks.base import Sink, SinkHealth, SinkURI
+from inferwatch.sinks.failures import Block, RecordFailure, RecordsRejected, Refusal, SinkBlocked
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -82,25 +87,22 @@ class SQLiteSink:
         return cls(path_from_uri(uri))
 
     def write(self, records: Sequence[Record]) -> None:
-        rows = [
-            (
-                r.id,
-                timestamps.iso(r.received_at),
-                r.model_name,
-                r.deployment,
-                r.namespace,
-                r.status_code,
-                ",".join(r.flags),
-                r.to_json(),
-            )
-            for r in records
-            if isinstance(r, InferenceRecord)
-        ]
-        results = [
-            (r.id, r.kind, r.request_id, r.item, timestamps.iso(r.created_at), r.model_name, r.to_json())
-            for r in records
-            if isinstance(r, ResultRecord)
-        ]
+        rows: list[tuple[object, ...]] = []
+        results: list[tuple[object, ...]] = []
+        failures: list[RecordFailure] = []
+        for pos, r in enumerate(records):
+            try:
+                doc = r.to_json()
+            except TypeError as e:
+                failures.append(RecordFailure(pos, Refusal.RECORD, "unserialisable", f"record {r.id}: {e}"))
+                continue
+            if isinstance(r, InferenceRecord):
+                received = timestamps.iso(r.received_at)
+                rows.append(
+                    (r.id, received, r.model_name, r.deployment, r.namespace, r.status_code, ",".join(r.flags), doc)
+                )
+            else:
+                results.append((r.id, r.kind, r.request_id, r.item, timestamps.iso(r.created_at), r.model_name, doc))
         try:
             with self._lock, self._db:
                 if rows:
@@ -108,7 +110,21 @@ class SQLiteSink:
                 if results:
                     self._db.executemany("INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?)", results)
         except sqlite3.Error as e:
-            raise SinkError(f"sqlite store {self.path}: {e}", retriable=True) from e
+            raise self._error(e) from e
+        if failures:
+            raise RecordsRejected(self.name, failures, len(records))
+
+    def _error(self, e: sqlite3.Error) -> SinkError:
+        """``SinkBlocked`` for what a person has to fix (read-only, disk full), else a retriable ``SinkError``."""
+        code = getattr(e, "sqlite_errorname", "")
+        folder = self.path.parent
+        if code.startswith("SQLITE_READONLY"):
+            remedy = f"make {self.path} and {folder} writable by the logger, on a file system mounted read-write"
+            return SinkBlocked(self.name, Block("read_only", f"sqlite store {self.path} refuses writes: {e}", remedy))
+        if code.startswith("SQLITE_FULL"):
+            remedy = f"free space on the disk holding {folder}"
+            return SinkBlocked(self.name, Block("disk_full", f"sqlite store {self.path}: {e}", remedy))
+        return SinkError(f"sqlite store {self.path}: {e}", retriable=True)
 
     def flush(self) -> None:
         """Every ``write`` commits; nothing is buffered."""

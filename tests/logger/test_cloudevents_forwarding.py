@@ -124,3 +124,37 @@ def _echo():  # type: ignore[no-untyped-def]
         return Response(await request.body(), media_type="application/json")
 
     return Starlette(routes=[Route("/{p:path}", echo, methods=["POST"])])
+
+
+def test_a_refused_record_fails_alone_and_a_shed_body_is_not_forwarded() -> None:
+    from datetime import UTC, datetime
+
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    from inferwatch.records import InferenceRecord, PayloadRecord
+    from inferwatch.reduction import smaller
+    from inferwatch.sinks.failures import RecordsRejected, Refusal
+
+    received: list[str] = []
+
+    async def receive(request: Request) -> Response:
+        rid = request.headers["ce-requestid"]
+        if rid == "bad":
+            return Response(b'{"error": "no"}', status_code=400)
+        received.append(rid)
+        return Response(b"{}")
+
+    def rec(rid: str) -> InferenceRecord:
+        return InferenceRecord(id=rid, received_at=datetime.now(UTC), request=PayloadRecord(size=2, raw="{}"))
+
+    shed = smaller(smaller(rec("shed"))[0])  # type: ignore[index]
+    assert shed is not None
+    with serving(Starlette(routes=[Route("/", receive, methods=["POST"])])) as url:
+        sink = open_sink(f"cloudevents+{url}/")
+        with pytest.raises(RecordsRejected) as e:
+            sink.write([rec("a"), rec("bad"), shed[0], rec("c")])
+    assert [(f.position, f.refusal, f.reason) for f in e.value.failures] == [(1, Refusal.RECORD, "http_400")]
+    assert received == ["a", "c"]

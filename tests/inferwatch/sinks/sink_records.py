@@ -55,3 +55,43 @@ def _body(path: Path) -> Body | None:
 def batch(n: int, name: str = "seldon_ndarray", prefix: str = "req", **kw: object) -> list[InferenceRecord]:
     """``n`` records of the same exchange with ids ``<prefix>-<i>``."""
     return [golden(name, request_id=f"{prefix}-{i:05d}", **kw) for i in range(n)]  # type: ignore[arg-type]
+
+
+def exchange_record(request: bytes, response: bytes | None, request_id: str, **kw: object) -> InferenceRecord:
+    """The record the logger builds for a Seldon prediction with these bodies (``prod``/``iris``/``default``)."""
+    t0 = time.time()
+    ex = Exchange(
+        request_id=request_id,
+        received_at=t0,
+        responded_at=t0 + 0.004,
+        request=Body(request, "application/json", len(request)),
+        response=Body(response, "application/json", len(response)) if response is not None else None,
+        status_code=200,
+        method="POST",
+        path="/api/v1.0/predictions",
+        namespace="prod",
+        deployment="iris",
+        endpoint="default",
+        **kw,  # type: ignore[arg-type]
+    )
+    return BUILDER.build(ex)
+
+
+def deep_record(request_id: str = "deep", depth: int = 300) -> InferenceRecord:
+    """A prediction whose request nests ``depth`` lists deep: orjson parses it (up to 1024) but cannot write it
+    back (``TypeError: Recursion limit reached`` past 254), so ``to_json`` fails."""
+    request = b'{"data": {"ndarray": ' + b"[" * depth + b"1" + b"]" * depth + b"}}"
+    return exchange_record(request, b'{"data": {"ndarray": [1]}}', request_id)
+
+
+def big_seldon_record(request_id: str = "big", request_kb: int = 360, response_kb: int = 57) -> InferenceRecord:
+    """A Seldon ndarray prediction of about ``request_kb`` KB whose response is about ``response_kb`` KB: its
+    record (raw + decoded + instances) is several times that."""
+    names = [f"f{i}" for i in range(30)]
+    rows = max(1, request_kb * 1024 // 235)
+    request = {
+        "data": {"names": names, "ndarray": [[round(1.0 + i * 0.001 + j, 4) for j in range(30)] for i in range(rows)]}
+    }
+    out_rows = max(1, response_kb * 1024 // 43)
+    response = {"data": {"names": ["a", "b", "c"], "ndarray": [[0.1234567891, 0.2345678912, 0.6419753197]] * out_rows}}
+    return exchange_record(json.dumps(request).encode(), json.dumps(response).encode(), request_id)

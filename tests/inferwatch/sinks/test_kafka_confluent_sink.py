@@ -14,11 +14,18 @@ from typing import Any
 import orjson
 import pytest
 from confluent_kafka import KafkaError as RdKafkaError
-from kafka.errors import KafkaConnectionError, KafkaTimeoutError, MessageSizeTooLargeError
+from kafka.errors import (
+    KafkaConnectionError,
+    KafkaTimeoutError,
+    MessageSizeTooLargeError,
+    SaslAuthenticationFailedError,
+    TopicAuthorizationFailedError,
+)
 
 from inferwatch.errors import ConfigError, SinkError
 from inferwatch.sinks import open_sink
 from inferwatch.sinks.base import SinkURI
+from inferwatch.sinks.failures import RecordsRejected, Refusal, SinkBlocked
 from inferwatch.sinks.kafka import KafkaSink, KafkaSinkConfig
 from inferwatch.sinks.kafka_confluent import (
     ConfluentDeliveryError,
@@ -108,11 +115,11 @@ def test_unknown_client_and_missing_package_are_config_errors(monkeypatch: pytes
     assert "pip install 'inferwatch[kafka-fast]'" in str(err.value)
 
 
-def test_bad_librdkafka_settings_are_not_retried() -> None:
+def test_bad_librdkafka_settings_block_the_sink_until_corrected() -> None:
     cfg = KafkaSinkConfig(["127.0.0.1:1"], security={"security_protocol": "CARRIER_PIGEON"}, client="confluent")
-    with pytest.raises(SinkError) as err:
+    with pytest.raises(SinkBlocked) as err:
         KafkaSink(cfg).write(batch(1))
-    assert not err.value.retriable and "invalid producer settings" in str(err.value)
+    assert err.value.block.reason == "settings" and "security_protocol" in err.value.block.remedy
 
 
 @pytest.mark.parametrize(
@@ -124,7 +131,8 @@ def test_bad_librdkafka_settings_are_not_retried() -> None:
         (RdKafkaError._TRANSPORT, ConfluentDeliveryError, True),
         (RdKafkaError._QUEUE_FULL, ConfluentDeliveryError, True),
         (RdKafkaError.NOT_ENOUGH_REPLICAS, ConfluentDeliveryError, True),
-        (RdKafkaError.TOPIC_AUTHORIZATION_FAILED, ConfluentDeliveryError, False),
+        (RdKafkaError.TOPIC_AUTHORIZATION_FAILED, TopicAuthorizationFailedError, False),
+        (RdKafkaError.SASL_AUTHENTICATION_FAILED, SaslAuthenticationFailedError, False),
         (RdKafkaError.INVALID_RECORD, ConfluentDeliveryError, False),
     ],
 )
@@ -202,14 +210,17 @@ def test_retried_batch_is_not_lost_nor_duplicated(kafka_bootstrap: str, prefix: 
 
 
 @pytest.mark.kafka
-def test_oversized_record_is_rejected_without_retry(kafka_bootstrap: str, prefix: str, opened: list[KafkaSink]) -> None:
-    sink = sink_for(kafka_bootstrap, prefix, opened, client="confluent", max_request_size="2048")
+def test_oversized_record_is_rejected_alone_without_retry(
+    kafka_bootstrap: str, prefix: str, opened: list[KafkaSink]
+) -> None:
+    sink = sink_for(kafka_bootstrap, prefix, opened, client="confluent", max_request_size="2560")
     big, small = golden("seldon_ndarray", request_id="big"), golden("seldon_strdata", request_id="small")
-    assert len(big.to_json()) > 2048 >= len(small.to_json())
-    with pytest.raises(SinkError) as err:
+    assert len(big.to_json()) > 2560 > len(small.to_json()) + 512
+    with pytest.raises(RecordsRejected) as err:
         sink.write([big, small])
-    assert not err.value.retriable
-    assert "MessageSizeTooLargeError" in str(err.value) and err.value.details["failed"] == 1
+    assert not err.value.retriable and err.value.details["failed"] == 1
+    assert [(f.position, f.refusal, f.reason) for f in err.value.failures] == [(0, Refusal.RECORD, "too_large")]
+    assert sink.health().ok, "a record too large says nothing about the broker"
     assert [m.key for m in consume(kafka_bootstrap, prefix, 1)] == [b"small"]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import socket
 import time
 from collections import Counter
@@ -12,7 +13,8 @@ from typing import Any
 import orjson
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.errors import KafkaConnectionError
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import KafkaConnectionError, TopicAuthorizationFailedError
 from kafka.future import Future
 
 from inferwatch.errors import ConfigError, SinkError
@@ -20,8 +22,11 @@ from inferwatch.protocols import headers as h
 from inferwatch.records import InferenceRecord
 from inferwatch.sinks import open_sink
 from inferwatch.sinks.base import SinkURI
+from inferwatch.sinks.failures import RecordsRejected, Refusal
 from inferwatch.sinks.kafka import KafkaSink, KafkaSinkConfig, message_headers, message_value
-from tests.inferwatch.sinks.sink_records import batch, golden
+from inferwatch.sinks.kafka_limits import MessageLimits
+from tests.inferwatch.sinks.sink_records import batch, big_seldon_record, deep_record, golden
+from tests.inferwatch.sinks.through_worker import deliver, dropped, metric
 
 needs_broker = pytest.mark.kafka
 CLIENTS = ("kafka-python", "confluent")  # ?client=; confluent-only cases: test_kafka_confluent_sink.py
@@ -180,6 +185,24 @@ def test_dead_broker_at_start_is_a_retriable_write_error(client: str) -> None:
     sink.close()
 
 
+def test_refused_authorization_blocks_the_sink_and_names_what_to_grant() -> None:
+    class Unauthorized:
+        def send(self, topic: str, *, key: bytes, value: bytes, headers: Any) -> Future:
+            return Future().failure(TopicAuthorizationFailedError("not allowed"))
+
+        def flush(self, timeout: float | None = None) -> None: ...
+
+        def close(self, timeout: float | None = None) -> None: ...
+
+    sink = KafkaSink(KafkaSinkConfig(["127.0.0.1:1"], topic="logs"), producer_factory=lambda **_: Unauthorized())
+    sink.limits = MessageLimits(lambda topic: None, 1 << 20)  # no admin lookup against a broker here
+    with pytest.raises(RecordsRejected) as err:
+        sink.write(batch(2))
+    assert err.value.retriable and {f.refusal for f in err.value.failures} == {Refusal.BLOCKED}
+    block = err.value.failures[0].block
+    assert block is not None and block.reason == "auth" and "Write and Describe on topic logs" in block.remedy
+
+
 # --- against the broker --------------------------------------------------------------------------------
 
 
@@ -281,14 +304,77 @@ def test_replay_is_at_least_once_and_keyed_by_request_id(
 
 @needs_broker
 @pytest.mark.parametrize("client", CLIENTS)
-def test_oversized_record_is_rejected_without_retry(
-    kafka_bootstrap: str, topic_prefix: str, sinks: list[KafkaSink], client: str
+def test_unserialisable_record_is_sent_reduced_beside_its_batch(
+    kafka_bootstrap: str, topic_prefix: str, client: str
 ) -> None:
-    sink = make_sink(kafka_bootstrap, topic_prefix, max_request_size="1024", client=client)
-    sinks.append(sink)
-    big = golden("seldon_ndarray", request_id="big")
-    assert len(orjson.dumps(big.to_dict())) > 1024
-    with pytest.raises(SinkError) as err:
-        sink.write([big])
-    assert not err.value.retriable
-    assert "MessageSizeTooLargeError" in str(err.value)
+    records = [*batch(10, prefix="a"), deep_record("deep"), *batch(10, prefix="b")]
+    reg = deliver(make_sink(kafka_bootstrap, topic_prefix, client=client), records)
+    msgs = consume(kafka_bootstrap, topic_prefix, len(records))
+    values = {m.key.decode(): orjson.loads(m.value) for m in msgs}
+    assert len(msgs) == len(records) and set(values) == {r.id for r in records}
+    deep = values["deep"]
+    assert deep["flags"] == ["reduced"] and deep["instances"] == []
+    assert deep["request"]["decoded"] is None and deep["request"]["raw"] == records[10].request.raw  # type: ignore[union-attr]
+    for r in records[:10]:
+        assert values[r.id] == orjson.loads(message_value(r))
+    assert dropped(reg) == 0
+    assert metric(reg, "inferwatch_sink_records_written_total", sink="kafka") == len(records)
+
+
+def create_topic(bootstrap: str, topic: str, max_message_bytes: int) -> None:
+    """A one-partition topic whose ``max.message.bytes`` is ``max_message_bytes``."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        admin.create_topics([NewTopic(topic, 1, 1, topic_configs={"max.message.bytes": str(max_message_bytes)})])
+    finally:
+        admin.close()
+
+
+@needs_broker
+@pytest.mark.parametrize("client", CLIENTS)
+@pytest.mark.parametrize(("topic_limit", "form"), [(1_048_588, ["reduced"]), (64 * 1024, ["reduced", "shed"])])
+def test_a_big_record_is_shed_to_fit_the_topic_and_spares_its_batch(
+    kafka_bootstrap: str, topic_prefix: str, client: str, topic_limit: int, form: list[str]
+) -> None:
+    create_topic(kafka_bootstrap, topic_prefix, topic_limit)
+    big = big_seldon_record("big")  # 360 KB request, 57 KB response: a 1.4 MB record
+    assert len(message_value(big)) > 1024 * 1024
+    records = [*batch(20, prefix="a"), big, *batch(19, prefix="b")]
+    sink = make_sink(kafka_bootstrap, topic_prefix, client=client)
+    assert sink.message_limit(topic_prefix) == min(topic_limit, KafkaSinkConfig.max_request_size)
+    reg = deliver(sink, records)
+
+    msgs = consume(kafka_bootstrap, topic_prefix, len(records))
+    assert len(msgs) == len(records) and {m.key.decode() for m in msgs} == {r.id for r in records}
+    for m in msgs:
+        if m.key != b"big":
+            assert m.value == message_value(next(r for r in records if r.id == m.key.decode()))
+    sent = next(m for m in msgs if m.key == b"big")
+    assert len(sent.value) <= topic_limit
+    value = orjson.loads(sent.value)
+    assert value["flags"] == form and value["instances"] == [] and value["feature_names"] is None
+    for side in ("request", "response"):
+        want = getattr(big, side)
+        got = value[side]
+        assert got["decoded"] is None and got["size"] == want.size
+        assert got["sha256"] == hashlib.sha256(want.raw.encode()).hexdigest()
+        assert got["raw"] == ("" if "shed" in form else want.raw)
+    assert dropped(reg) == 0
+    assert metric(reg, "inferwatch_sink_records_written_total", sink="kafka") == len(records)
+    assert metric(reg, "inferwatch_records_reduced_total", sink="kafka", reason="too_large") == 1
+
+
+@needs_broker
+@pytest.mark.parametrize("client", CLIENTS)
+def test_a_record_too_large_even_shed_is_dropped_alone_and_counted(
+    kafka_bootstrap: str, topic_prefix: str, client: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    t0 = golden("seldon_ndarray").received_at
+    small = [InferenceRecord(id=f"small-{i}", received_at=t0) for i in range(5)]
+    huge = InferenceRecord(id="huge-error", received_at=t0, error="x" * 4000)  # nothing to shed: it stays too big
+    reg = deliver(make_sink(kafka_bootstrap, topic_prefix, max_request_size="2048", client=client), [*small, huge])
+    msgs = consume(kafka_bootstrap, topic_prefix, len(small))
+    assert sorted(m.key.decode() for m in msgs) == [r.id for r in small]
+    assert metric(reg, "inferwatch_records_dropped_total", sink="kafka", reason="unwritable") == 1
+    assert dropped(reg) == 1
+    assert "huge-error" in caplog.text

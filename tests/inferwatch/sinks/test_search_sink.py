@@ -15,12 +15,14 @@ import pytest
 
 from inferwatch.capture import Body, Exchange
 from inferwatch.errors import ConfigError, SinkError
+from inferwatch.metrics import new_registry
 from inferwatch.records import InferenceRecord
 from inferwatch.sinks import open_sink
 from inferwatch.sinks.base import SinkURI
 from inferwatch.sinks.search import SearchSink, SearchSinkConfig
 from inferwatch.sinks.search_docs import MAX_FLAT_CHARS, documents
-from tests.inferwatch.sinks.sink_records import BUILDER, batch, golden
+from tests.inferwatch.sinks.sink_records import BUILDER, batch, deep_record, golden
+from tests.inferwatch.sinks.through_worker import deliver, dropped, metric, worker
 
 ENGINES = [
     pytest.param("elasticsearch", marks=pytest.mark.elasticsearch),
@@ -144,7 +146,8 @@ def make_sink(engine: str, engine_url: str, prefix: str) -> Iterator[Callable[..
         client = made[0].client
         for name in client.indices.get(index=f"{prefix}-*"):
             client.indices.delete(index=name)
-        client.indices.delete_index_template(name=made[0].template_name)
+        if client.indices.exists_index_template(name=made[0].template_name):  # not with template=skip
+            client.indices.delete_index_template(name=made[0].template_name)
     for s in made:
         s.close()
 
@@ -269,42 +272,190 @@ def test_feature_names_do_not_grow_the_mapping(engine: str, make_sink: Callable[
     assert long_text in stored["request"]["raw"]  # the body keeps the whole value
 
 
-def test_mapping_errors_are_not_retriable_and_spare_the_rest(
-    make_sink: Callable[..., SearchSink], prefix: str, caplog: pytest.LogCaptureFixture
+def test_unserialisable_record_is_indexed_reduced_beside_its_batch(
+    engine: str, make_sink: Callable[..., SearchSink], prefix: str
 ) -> None:
+    reader = make_sink()
+    good = [*batch(5), *batch(5, prefix="more")]
+    reg = deliver(make_sink(), [*good[:5], deep_record("deep"), *good[5:]])
+    count, ids = all_ids(reader, prefix)
+    assert ids == expected_ids(good) | {"deep"} and count == len(ids)
+    doc = reader.client.get(index=f"{prefix}-seldon-prod-iris-default", id="deep")["_source"]
+    assert doc["flags"] == ["reduced"] and doc["items"] == 0
+    assert doc["request"]["raw"].startswith('{"data": {"ndarray": [[[') and doc["request"].get("decoded") is None
+    assert hit_ids(reader, prefix, {"term": {"flags": "reduced"}}) == {"deep"}
+    assert dropped(reg) == 0
+    assert metric(reg, "inferwatch_sink_records_written_total", sink=engine) == 11
+
+
+def test_a_record_the_mapping_refuses_is_dropped_alone_and_counted(
+    engine: str, make_sink: Callable[..., SearchSink], prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    reader = make_sink()
     good = batch(5)
     bad = golden("seldon_ndarray", request_id="bad-latency")
     bad.latency_ms = "fast"  # type: ignore[assignment]  # what a buggy producer of records could send
-    sink = make_sink()
-    with pytest.raises(SinkError) as err:
-        sink.write([*good, bad])
-    assert not err.value.retriable
-    assert err.value.details["failed"] == 2 and err.value.details["retriable"] == 0  # both items of the batch
-    assert "latency_ms" in caplog.text
-    _, ids = all_ids(sink, prefix)
+    reg = deliver(make_sink(), [*good[:2], bad, *good[2:]])
+    _, ids = all_ids(reader, prefix)
     assert ids == expected_ids(good)
+    assert metric(reg, "inferwatch_records_dropped_total", sink=engine, reason="unwritable") == 1
+    assert dropped(reg) == 1 and metric(reg, "inferwatch_sink_blocked", sink=engine, reason="mapping") == 0
+    assert "bad-latency" in caplog.text and "latency_ms" in caplog.text
 
 
-def test_429_is_retried_then_reported_retriable(engine: str, make_sink: Callable[..., SearchSink], prefix: str) -> None:
-    records = batch(6)
-    sink = make_sink(max_retries="2", initial_backoff="0.05")
-    sink.write(records[:1])
-    index = f"{prefix}-seldon-prod-iris-default"
-    blocked = {"index.blocks.read_only_allow_delete": True}
-    sink.client.indices.put_settings(index=index, body={"settings": blocked})
+def wait_for(what: str, check: Callable[[], bool], timeout: float = 30.0) -> None:
+    """Until ``check()`` holds; an engine error meanwhile (a new index whose shards are not active yet answers
+    a search with 503) counts as not yet."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if check():
+                return
+            last = "not yet"
+        except Exception as e:
+            last = repr(e)
+        assert time.monotonic() < deadline, f"timed out waiting for {what}: {last}"
+        time.sleep(0.05)
+
+
+def blocked_then_delivered(
+    engine: str,
+    reader: SearchSink,
+    sink: SearchSink,
+    prefix: str,
+    spool: Path,
+    reason: str,
+    remedy: str,
+    fix: Callable[[], None],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Offer 10 records to a worker whose sink is refused for ``reason``: nothing is dropped, all is spooled, the
+    gauge, the health and one log line say what to do (``remedy``); after ``fix`` everything is delivered."""
+    reg = new_registry()
+    w = worker(sink, reg, spool)
+    w.start()
+    records = batch(10, prefix="blocked")
     try:
-        start = time.monotonic()
-        with pytest.raises(SinkError) as err:
-            sink.write(records)
-        assert err.value.retriable
-        assert err.value.details["retriable"] == err.value.details["failed"] == 12
-        assert time.monotonic() - start >= 0.05 + 0.1  # the helper backed off twice before giving up
+        for r in records:
+            assert w.offer(r)
+        wait_for("the blocked gauge", lambda: metric(reg, "inferwatch_sink_blocked", sink=engine, reason=reason) == 1)
+        wait_for("the records in the spool", lambda: w.backlog()[0] == len(records))
+        assert dropped(reg) == 0
+        health = w.health()
+        assert not health.ok and remedy in health.detail, health.detail
+        time.sleep(1.0)  # several probes of the blocked sink
+        assert caplog.text.count(remedy) == 1, "the remedy is logged once, not per batch"
     finally:
-        unblocked = {"index.blocks.read_only_allow_delete": None}
-        sink.client.indices.put_settings(index=index, body={"settings": unblocked})
-    sink.write(records)  # the worker's retry
-    count, ids = all_ids(sink, prefix)
-    assert (count, ids) == (12, expected_ids(records))
+        fix()
+    wait_for("the spooled records indexed", lambda: len(all_ids(reader, prefix)[1] & expected_ids(records)) == 20)
+    w.stop(20.0)
+    assert dropped(reg) == 0
+    assert metric(reg, "inferwatch_sink_blocked", sink=engine, reason=reason) == 0
+    assert w.backlog() == (0, 0)
+
+
+def test_template_conflict_keeps_records_spooled_until_removed(
+    engine: str, make_sink: Callable[..., SearchSink], prefix: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    reader = make_sink()
+    other = f"{prefix}-other-tool"
+    put_template(engine, reader, other, [reader.index_pattern], priority=100)  # left by another tool
+
+    def remove() -> None:
+        reader.client.indices.delete_index_template(name=other)
+
+    sink = make_sink()
+    health = sink.health()  # on first connect, before any record: the conflict and its remedy
+    assert not health.ok and other in health.detail and "template=skip" in health.detail, health.detail
+    blocked_then_delivered(
+        engine, reader, sink, prefix, tmp_path / "spool", "template_conflict", "template_priority=101", remove, caplog
+    )
+
+
+@pytest.mark.parametrize("option", ["template_priority=150", "template=skip"])
+def test_template_options_get_past_a_conflict(
+    engine: str, make_sink: Callable[..., SearchSink], prefix: str, option: str
+) -> None:
+    reader = make_sink()
+    other = f"{prefix}-other-tool"
+    put_template(engine, reader, other, [reader.index_pattern], priority=100)
+    try:
+        key, _, value = option.partition("=")
+        sink = make_sink(**{key: value})
+        assert sink.health().ok
+        sink.write(batch(3))
+        count, ids = all_ids(reader, prefix)
+        assert (count, ids) == (6, expected_ids(batch(3)))
+        mapping = reader.client.indices.get_mapping(index=f"{prefix}-seldon-prod-iris-default")
+        meta = next(iter(mapping.values()))["mappings"].get("_meta", {})
+        assert (meta.get("created_by") == "inferwatch") == (key == "template_priority")
+    finally:
+        reader.client.indices.delete_index_template(name=other)
+
+
+def test_read_only_index_keeps_records_spooled_until_unblocked(
+    engine: str, make_sink: Callable[..., SearchSink], prefix: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    reader = make_sink()
+    reader.write(batch(1, prefix="before"))
+    index = f"{prefix}-seldon-prod-iris-default"
+    reader.client.indices.put_settings(index=index, body={"settings": {"index.blocks.read_only_allow_delete": True}})
+
+    def unblock() -> None:
+        reader.client.indices.put_settings(
+            index=index, body={"settings": {"index.blocks.read_only_allow_delete": None}}
+        )
+
+    remedy = '"index.blocks.read_only_allow_delete": null'
+    blocked_then_delivered(
+        engine, reader, make_sink(), prefix, tmp_path / "spool", "read_only", remedy, unblock, caplog
+    )
+
+
+def test_missing_index_with_auto_create_off_keeps_records_spooled_until_created(
+    engine: str, make_sink: Callable[..., SearchSink], prefix: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    reader = make_sink()
+    index = f"{prefix}-seldon-prod-iris-default"
+    reader.client.cluster.put_settings(body={"persistent": {"action.auto_create_index": "false"}})
+    try:
+
+        def create() -> None:
+            reader.client.indices.create(index=index)
+
+        remedy = "action.auto_create_index must allow"
+        sink = make_sink()
+        blocked_then_delivered(
+            engine, reader, sink, prefix, tmp_path / "spool", "index_missing", remedy, create, caplog
+        )
+    finally:
+        reader.client.cluster.put_settings(body={"persistent": {"action.auto_create_index": None}})
+
+
+def test_an_index_whose_mapping_refuses_every_record_keeps_them_spooled(
+    engine: str, make_sink: Callable[..., SearchSink], prefix: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    reader = make_sink()
+    index = f"{prefix}-seldon-prod-iris-default"
+    # created by hand before inferwatch's template existed: "request" is text there, inferwatch writes an object
+    reader.client.indices.create(index=index, body={"mappings": {"properties": {"request": {"type": "text"}}}})
+
+    def recreate() -> None:
+        reader.client.indices.delete(index=index)
+
+    remedy = "was not created from inferwatch's index template"
+    blocked_then_delivered(engine, reader, make_sink(), prefix, tmp_path / "spool", "mapping", remedy, recreate, caplog)
+
+
+def put_template(engine: str, sink: SearchSink, name: str, patterns: list[str], priority: int) -> None:
+    """An index template of another tool: ``patterns`` at ``priority``, a mapping of its own."""
+    body = {"settings": {"number_of_replicas": 0}, "mappings": {"properties": {"id": {"type": "keyword"}}}}
+    if engine == "elasticsearch":
+        sink.client.indices.put_index_template(name=name, index_patterns=patterns, priority=priority, template=body)
+    else:
+        sink.client.indices.put_index_template(
+            name=name, body={"index_patterns": patterns, "priority": priority, "template": body}
+        )
 
 
 def _closed_port() -> int:
