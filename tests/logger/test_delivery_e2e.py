@@ -21,7 +21,7 @@ from tests.logger.processes import LoggerProcess, ModelProcess
 
 N = 20_000
 SENDERS = 8
-OUTAGE = 30.0
+OUTAGE = 60.0
 
 
 @pytest.fixture(scope="module")
@@ -186,7 +186,7 @@ def test_20k_requests_each_exactly_once_in_topic_and_index(
 @pytest.mark.kafka
 @pytest.mark.elasticsearch
 @pytest.mark.parametrize("down", ["kafka", "elasticsearch"])
-def test_a_sink_down_for_30s_mid_stream_loses_nothing(
+def test_a_sink_down_for_60s_mid_stream_loses_nothing(
     tmp_path: Path,
     model: ModelProcess,
     kafka_bootstrap: str,
