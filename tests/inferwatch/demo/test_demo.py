@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.servers import free_port
+from tests.servers import free_port, free_port_block
 
 SEED = {"data": {"ndarray": [[5.1, 3.5, 1.4, 0.2]]}}
 
@@ -93,7 +93,8 @@ def test_demo_serves_the_seed_curl_and_audit_shows_the_paired_record(tmp_path: P
 
 
 def test_demo_self_test_exits_zero(tmp_path: Path) -> None:
-    ports = [str(free_port()) for _ in range(3)]
+    base = free_port_block(9)  # logger, model, metrics, 4 detector ports, explainer and its metrics
+    ports = [str(base + i) for i in (0, 1, 2, 3, 7)]
     out = subprocess.run(
         _inferwatch(
             "demo",
@@ -105,9 +106,9 @@ def test_demo_self_test_exits_zero(tmp_path: Path) -> None:
             "--metrics-port",
             ports[2],
             "--detector-port",
-            str(free_port()),
+            ports[3],
             "--explainer-port",
-            str(free_port()),
+            ports[4],
         ),
         env=_env(tmp_path),
         capture_output=True,
