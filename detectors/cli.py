@@ -38,7 +38,9 @@ of type io.seldon.serving.feedback) take Seldon Feedback messages: truth + respo
 false_negative series) and inferwatch_feedback_accuracy per model_name and class.
 Metrics on --metrics-port /metrics; health on /health/live and /health/ready there.
 'consume' reads the logger's Kafka topic of paired records in a consumer group, runs each record's request
-instances through the detector and commits after processing (at-least-once); unusable records are counted
+instances through the detector and commits after processing (at-least-once); with --results-sink, results go
+through a write-ahead log under --results-spool-dir and a batch is committed only once its results are in it
+(a consumer killed at any point loses no result: the log is delivered on the next start); unusable records are counted
 (inferwatch_consumer_records_total{{outcome="unusable"}}) and skipped; a record delivered again is counted once
 in a drift window (inferwatch_detector_duplicates_total); --window-seconds windows close on time.
 Its metrics and health are on --metrics-port: live while the consumer thread runs (an error out of its loop
@@ -147,7 +149,7 @@ def _consume(args: argparse.Namespace) -> int:
 
     settings = from_cli(DetectorSettings, args)
     core = DetectorCore(settings)
-    results = start_results(settings, core)
+    results = start_results(settings, core, durable=True)  # offsets are committed once results are durable
     consumer = group_consumer(args.bootstrap.split(","), args.topic, args.group)
     worker = RecordDetector(core, results=results).in_background(consumer)
     logging.getLogger("inferwatch.detectors").info(

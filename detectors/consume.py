@@ -2,7 +2,10 @@
 detector.
 
 At-least-once (``inferwatch.sources.kafka.consume``): poll a batch, run every usable record's request instances
-through ``DetectorCore.detect``, then commit the consumed positions (offset + 1). A record that cannot be used (not
+through ``DetectorCore.detect``, wait until the batch's results are durable (``detector consume`` publishes through
+a write-ahead log: ``ResultPublisher.settle``), then commit the consumed positions (offset + 1). A consumer killed
+at any point therefore never commits a record whose result could still be lost: the result is in the sink, in the
+log (delivered after the restart), or the record is consumed again. A record that cannot be used (not
 JSON, no decoded instances, the wrong features) is counted under ``outcome="unusable"``, logged and committed, so
 one bad message never blocks the partition. Use a consumer group (``group_id``) so restarts resume where the last
 commit left off. With ``results`` (a ``inferwatch.detectors.results.DetectorResults``), each result is published
@@ -99,6 +102,7 @@ class RecordDetector:
             max_records=max_records,
             idle_timeout=idle_timeout,
             after_poll=self.tick if self.core.settings.window_seconds is not None else None,
+            before_commit=self.settle,
             watch=watch,
         )
 
@@ -111,6 +115,11 @@ class RecordDetector:
         self.core.probes.liveness("consumer", thread.liveness)
         self.core.probes.readiness("consumer-polling", thread.readiness)
         return thread
+
+    def settle(self) -> None:
+        """Wait until the results published so far are durable (nothing to wait for without a durable publisher)."""
+        if self.results is not None:
+            self.results.publisher.settle()
 
     def tick(self) -> None:
         """Close the pending time window if it is due (its result goes out like any closed window's)."""

@@ -210,6 +210,7 @@ class DetectorCore:
             result: dict[str, Any] | None = None
             for window, trigger in self.window.add(x, record_id=record_id):
                 result = self._predict(window, trigger)
+            self.window.commit()
             return result if result is not None else self.pending()
 
     @property
@@ -244,6 +245,7 @@ class DetectorCore:
             result: dict[str, Any] | None = None
             for window, trigger in self.window.expire():
                 result = self._predict(window, trigger)
+            self.window.commit()
             return result
 
     def _predict(self, x: Array, trigger: str | None = None) -> dict[str, Any]:

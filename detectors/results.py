@@ -54,20 +54,25 @@ class DetectorResults:
         return self.publisher.publish_all(per_request(self.kind, result, rid, instances, **self._envelope(origin)))
 
     def window(self, result: dict[str, Any]) -> bool:
-        """Publish the result of a closed drift window (no request id: it goes to the drift index/topic)."""
+        """Publish the result of a closed drift window (no request id: it goes to the drift index/topic). A durable
+        publisher is settled before this returns: the core forgets the window's rows only after its result is
+        safe."""
         if not self.publisher.enabled:
             return False
         now = datetime.now(UTC)
         record = ResultRecord(drift_id(self.settings.model_name, now), "drift", result, created_at=now)
         for key, value in self._envelope(None).items():
             setattr(record, key, value)
-        return self.publisher.publish(record)
+        accepted = self.publisher.publish(record)
+        return accepted and not (self.publisher.durable and self.publisher.settle())
 
 
-def start_results(settings: DetectorSettings, core: DetectorCore) -> DetectorResults:
+def start_results(settings: DetectorSettings, core: DetectorCore, *, durable: bool = False) -> DetectorResults:
     """The started ``DetectorResults`` of ``settings.results_sink`` (publishing nothing without one), hooked to
-    the core's closed drift windows. The caller closes ``.publisher`` when the server stops."""
-    publisher = ResultPublisher.from_settings(settings, core.registry, f"detector-{settings.model_name}").start()
+    the core's closed drift windows. ``durable``: results go through a write-ahead log
+    (``ResultPublisher.settle``). The caller closes ``.publisher`` when the server stops."""
+    service = f"detector-{settings.model_name}"
+    publisher = ResultPublisher.from_settings(settings, core.registry, service, durable=durable).start()
     publisher.watch(core.probes)
     results = DetectorResults(settings, core.detector_type, publisher)
     core.on_window = results.window

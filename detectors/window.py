@@ -5,6 +5,10 @@ may come with the id of the record they belong to (``detector consume``: the Kaf
 seen again - in the pending window, or among the last ``remember`` records before it - is not added again, so
 at-least-once redelivery counts every record once. The ids live in the window's frames and in ``seen.log``
 (``inferwatch.detectors.recent_ids``); a record's rows and its id are written by the same append.
+
+Closing a window is two steps: ``add``/``expire`` hand out the closed rows, ``commit`` forgets them on disk. The
+owner commits once it has dealt with them (predicted, and the result published durably where that matters): a
+crash in between closes the same window again after the restart, it never loses it.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ class Window:
         self.recent = RecentIds(state_dir, remember)
         self._ids = {rid for c in self.chunks for rid in c.ids}
         self.recent.add([rid for rid in self._ids if rid not in self.recent])  # a crash between the two appends
+        self._closed = False
 
     @property
     def started(self) -> float | None:
@@ -66,17 +71,17 @@ class Window:
             self.received += len(x)
             self._ids.update(chunk.ids)
         closed = [(self._take(self.size, now), "count") for _ in range(self.received // self.size)]
-        closed += self._expire(now)
-        if closed:
-            self._persist()
-        return closed
+        return closed + self._expire(now)
 
     def expire(self, now: float | None = None) -> list[tuple[Array, str]]:
         """The pending rows as one window when it is older than ``seconds`` (time window), else nothing."""
-        closed = self._expire(time.time() if now is None else now)
-        if closed:
+        return self._expire(time.time() if now is None else now)
+
+    def commit(self) -> None:
+        """Make the windows closed since the last commit final on disk (the log keeps only what is pending)."""
+        if self._closed:
             self._persist()
-        return closed
+            self._closed = False
 
     def _expire(self, now: float) -> list[tuple[Array, str]]:
         started = self.started
@@ -98,11 +103,12 @@ class Window:
                 self.chunks[0] = replace(head, rows=head.rows[left:])
                 left = 0
         self.received -= n
+        self._closed = True
         if self.chunks:
             self.chunks[0] = replace(self.chunks[0], t=now)
+        self._ids = {rid for c in self.chunks for rid in c.ids}
         return np.concatenate(taken)
 
     def _persist(self) -> None:
-        """After a window closed: the log holds what is left (usually the tail of the last request), or nothing."""
+        """After windows closed: the log holds what is left (usually the tail of the last request), or nothing."""
         self._log.replace(list(self.chunks))
-        self._ids = {rid for c in self.chunks for rid in c.ids}

@@ -4,14 +4,22 @@ A service builds one from its ``ResultsSettings`` (``--results-sink URI``, repea
 logger uses) and its own metrics registry. ``publish`` never blocks and never raises: results go through the
 same delivery pipeline as the logger's records (bounded queue, one worker per sink, on-disk spool replayed
 after an outage or a restart, drops counted in ``inferwatch_records_dropped_total`` and logged).
+
+A durable publisher (``durable=True``: ``detector consume``, which commits Kafka offsets) writes every result
+to a write-ahead log first (``DeliveryOptions.durability='sync'``, fsynced in groups, replayed on the next
+start until every sink has it). ``settle`` waits until everything published so far is in that log: a consumer
+calls it before it commits, so a crash after the commit never loses the results of the committed records.
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import logging
 import re
+import threading
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -20,8 +28,10 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode
 
 from inferwatch.cli_flags import Flag, add_settings_arguments
+from inferwatch.delivery.backlog import decode_record, encode_record
 from inferwatch.delivery.metrics import DeliveryMetrics
 from inferwatch.delivery.pipeline import DeliveryOptions, Pipeline
+from inferwatch.errors import ConfigError
 from inferwatch.health import Check, Health
 from inferwatch.results import Record, ResultRecord
 from inferwatch.settings import common, split_list
@@ -83,16 +93,32 @@ class ResultPublisher:
         registry: CollectorRegistry,
         options: DeliveryOptions | None = None,
         source: str = "results",
+        *,
+        durable: bool = False,
     ) -> None:
         self.source = source
         self.sinks = list(sinks)
-        self.pipeline: Pipeline[Record] = Pipeline(self.sinks, _identity, DeliveryMetrics(registry), options)
+        options = options or DeliveryOptions()
+        if durable and self.sinks:
+            if not options.spooling:
+                raise ConfigError(
+                    "durable results need a spool: set --results-spool-max-bytes above 0 (results are written to a"
+                    " write-ahead log before the consumer commits its offsets)"
+                )
+            options = replace(options, durability="sync")
+        codec = (encode_record, decode_record) if durable else None
+        self.pipeline: Pipeline[Record] = Pipeline(self.sinks, _identity, DeliveryMetrics(registry), options, codec)
         self._started = False
+        self._unsettled: list[concurrent.futures.Future[bool]] = []
+        self._lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings: ResultsSettings, registry: CollectorRegistry, service: str) -> ResultPublisher:
+    def from_settings(
+        cls, settings: ResultsSettings, registry: CollectorRegistry, service: str, *, durable: bool = False
+    ) -> ResultPublisher:
         """Sinks opened from ``settings.results_sink`` (a bad URI is a ``ConfigError`` now, not later);
-        ``service`` (e.g. ``detector-iris-od``) names the default spool directory and the ``source`` label."""
+        ``service`` (e.g. ``detector-iris-od``) names the default spool directory and the ``source`` label;
+        ``durable``: see the module doc."""
         safe = re.sub(r"[^A-Za-z0-9_.-]", "_", service)
         options = DeliveryOptions(
             queue_size=settings.results_queue_size,
@@ -100,11 +126,17 @@ class ResultPublisher:
             spool_dir=settings.results_spool_dir or common().home / "spool" / "results" / safe,
             spool_max_bytes=settings.results_spool_max_bytes,
         )
-        return cls([open_sink(u) for u in settings.results_sink], registry, options, source=service.split("-")[0])
+        sinks = [open_sink(u) for u in settings.results_sink]
+        return cls(sinks, registry, options, source=service.split("-")[0], durable=durable)
 
     @property
     def enabled(self) -> bool:
         return bool(self.sinks)
+
+    @property
+    def durable(self) -> bool:
+        """Whether results go through a write-ahead log (``settle`` waits for it)."""
+        return self.pipeline.durable
 
     def start(self) -> ResultPublisher:
         """Start the sink workers (each replays what an earlier run left in its spool first)."""
@@ -119,10 +151,26 @@ class ResultPublisher:
         if not self._started:
             return False
         try:
-            return self.pipeline.submit_record(record, self.source)
+            if not self.durable:
+                return self.pipeline.submit_record(record, self.source)
+            future = self.pipeline.submit_durable(record, self.source)
+            with self._lock:
+                self._unsettled.append(future)
+            return True
         except Exception:  # the caller's answer must never depend on result delivery
             log.exception("could not queue result %s", record.id)
             return False
+
+    def settle(self) -> int:
+        """Wait until every result published so far is in the write-ahead log (durable publishers; at once
+        otherwise). Returns how many could not be logged: those were dropped, counted under sink ``wal`` and
+        logged by the log's writer."""
+        with self._lock:
+            futures, self._unsettled = self._unsettled, []
+        lost = sum(not f.result() for f in futures)
+        if lost:
+            log.error("%d results could not be written to the write-ahead log and are lost (see above)", lost)
+        return lost
 
     def publish_all(self, records: Iterable[ResultRecord]) -> int:
         """``publish`` each; how many were accepted."""

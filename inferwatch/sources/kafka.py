@@ -7,7 +7,9 @@ topic's partitions first and subscribes once they are known.
 
 ``consume`` is the at-least-once loop every consumer service shares: poll a batch, hand every message to the
 service, then commit the consumed positions (offset + 1). A crash before the commit re-delivers the batch; it
-never skips one. The service decides what an unusable message means (count it, log it, dead-letter it):
+never skips one. ``before_commit`` runs between the two: a service whose handling hands work on (results
+published through a write-ahead log) waits there until that work is durable, so a commit never runs ahead of
+it. The service decides what an unusable message means (count it, log it, dead-letter it):
 an exception out of ``handle`` stops the loop without committing. ``after_poll`` runs after every poll, also
 when nothing arrived (at least every half second): work due on time, such as closing a time window.
 
@@ -86,9 +88,11 @@ def consume(
     idle_timeout: float | None = None,
     batch: int = 500,
     after_poll: Callable[[], object] | None = None,
+    before_commit: Callable[[], object] | None = None,
     watch: PollWatch | None = None,
 ) -> int:
-    """Poll, ``handle`` each message (a kafka-python ``ConsumerRecord``), commit, then ``after_poll``, until
+    """Poll, ``handle`` each message (a kafka-python ``ConsumerRecord``), ``before_commit``, commit, then
+    ``after_poll``, until
     ``stop`` is set, ``max_records`` were handled, or nothing arrived for ``idle_timeout`` seconds. Returns how
     many messages were handled. ``watch`` is told of every completed poll."""
     handled = 0
@@ -107,6 +111,8 @@ def consume(
         idle_since = time.monotonic()
         for m in messages:
             handle(m)
+        if before_commit is not None:
+            before_commit()
         consumer.commit()  # after processing: a crash before this line re-delivers, never skips
         handled += len(messages)
         if after_poll is not None:

@@ -68,6 +68,7 @@ def test_time_window_also_closes_on_the_next_request(tmp_path: Path) -> None:
     assert w.add(np.ones((3, 2)), now=0.0) == []
     closed = w.add(np.ones((2, 2)), now=11.0)
     assert [(len(x), trigger) for x, trigger in closed] == [(5, "time")]
+    w.commit()
     assert w.received == 0 and not (tmp_path / "pending.npy").exists()
 
 

@@ -59,6 +59,7 @@ def test_a_count_close_keeps_only_the_rows_left_over(tmp_path: Path) -> None:
     closed = w.add(ROWS[3:7], now=2.0)
     assert [(len(x), trigger) for x, trigger in closed] == [(5, "count")]
     np.testing.assert_array_equal(closed[0][0], ROWS[:5])
+    w.commit()
     assert len(FrameLog(tmp_path / LOG).read()) == 1  # the closed window is gone from disk
     again = Window(tmp_path, size=5, seconds=None)
     np.testing.assert_array_equal(again.rows, ROWS[5:7])
@@ -69,7 +70,20 @@ def test_a_closed_window_leaves_nothing_behind(tmp_path: Path) -> None:
     w = Window(tmp_path, size=100, seconds=10)
     w.add(ROWS[:3], now=0.0)
     assert [(len(x), t) for x, t in w.expire(now=10.5)] == [(3, "time")]
+    w.commit()
     assert not (tmp_path / LOG).exists() and Window(tmp_path, size=100, seconds=10).received == 0
+
+
+def test_a_window_closed_but_not_committed_closes_again_after_a_restart(tmp_path: Path) -> None:
+    """A crash between closing a window and publishing its result: the restarted detector closes it again."""
+    w = Window(tmp_path, size=5, seconds=None)
+    w.add(ROWS[:3], now=1.0, record_id="t/0/1")
+    assert len(w.add(ROWS[3:7], now=2.0, record_id="t/0/2")) == 1  # closed, then the process dies: no commit
+    again = Window(tmp_path, size=5, seconds=None)
+    assert again.received == 7 and again.seen("t/0/2")
+    closed = again.add(ROWS[7:8], now=3.0, record_id="t/0/3")
+    assert [len(x) for x, _ in closed] == [5]
+    np.testing.assert_array_equal(closed[0][0], ROWS[:5])
 
 
 def test_an_earlier_versions_window_is_converted(tmp_path: Path) -> None:
