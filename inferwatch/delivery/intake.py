@@ -34,8 +34,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from inferwatch.delivery.metrics import DeliveryMetrics
-from inferwatch.delivery.spool import Spool, SpoolError, SpoolFull
+from inferwatch.delivery.metrics import INTAKE_DROPS, DeliveryMetrics
+from inferwatch.delivery.spool import Spool, SpoolError, SpoolFull, write_failure
 from inferwatch.errors import InferwatchError
 
 log = logging.getLogger("inferwatch.delivery")
@@ -76,6 +76,7 @@ class Intake:
         self._replay: collections.deque[object] = collections.deque()
         self._full_since: float | None = None
         self._last_log: dict[str, float] = {}
+        metrics.expose_drops(INTAKE, INTAKE_DROPS)
         metrics.queue_depth.labels(INTAKE).set_function(self.depth)
         metrics.spool_records.labels(INTAKE).set_function(lambda: self.backlog()[0])
         metrics.spool_bytes.labels(INTAKE).set_function(lambda: self.backlog()[1])
@@ -241,7 +242,7 @@ class Intake:
             self._full_since = self._full_since or time.monotonic()
             return self._drop("spool_full", str(e).replace("spool", "intake spool", 1))
         except (SpoolError, OSError) as e:
-            return self._drop("spool_error", f"cannot write to the intake spool: {e}")
+            return self._drop(write_failure(e), f"cannot write to the intake spool: {e}")
         self._spilling = True
         return True
 

@@ -6,6 +6,20 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from inferwatch.metrics import LATENCY_BUCKETS
 
+SINK_DROPS = (
+    "queue_full",
+    "sink_error",
+    "sink_blocked",
+    "spool_full",
+    "disk_full",
+    "spool_error",
+    "shutdown_timeout",
+    "unwritable",
+)
+"""Why a sink worker drops records (``inferwatch_records_dropped_total{reason}``)."""
+INTAKE_DROPS = ("queue_full", "spool_full", "disk_full", "spool_error", "build_error", "shutdown_timeout")
+WAL_DROPS = ("spool_full", "disk_full", "spool_error")
+
 
 class DeliveryMetrics:
     """Registered on the service's own registry; label ``sink`` is the sink's name, ``intake`` for the
@@ -27,7 +41,8 @@ class DeliveryMetrics:
         self.dropped = Counter(
             "inferwatch_records_dropped_total",
             "Records that will never reach a sink, by sink and reason (queue_full, sink_error, build_error, "
-            "spool_full, spool_error, shutdown_timeout; unwritable: refused even in its smallest form, one record).",
+            "spool_full, disk_full, spool_error, shutdown_timeout; unwritable: refused even in its smallest form, "
+            "one record).",
             ["sink", "reason"],
             registry=registry,
         )
@@ -91,3 +106,9 @@ class DeliveryMetrics:
             buckets=(1, 5, 10, 50, 100, 250, 500, 1000, 5000),
             registry=registry,
         )
+
+    def expose_drops(self, sink: str, reasons: tuple[str, ...]) -> None:
+        """Export ``dropped{sink, reason}`` at 0 for every reason from the start: Prometheus' ``increase()`` only
+        sees a counter grow between two scrapes, so a series born at 1 (the first drop) would never alert."""
+        for reason in reasons:
+            self.dropped.labels(sink, reason)

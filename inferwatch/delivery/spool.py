@@ -30,6 +30,7 @@ fraction of ``max_bytes`` (the default is a quarter at most).
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import logging
 import os
@@ -65,6 +66,17 @@ class SpoolFull(SpoolError):
 
 class SpoolLocked(ConfigError):
     """Another process owns this spool directory."""
+
+
+def write_failure(e: BaseException) -> str:
+    """The drop reason of a failed spool write: ``spool_full`` (over ``max_bytes``), ``disk_full`` (the file system
+    has no room or the quota is used up: ENOSPC, EDQUOT, also as the cause of a ``SpoolError``) or ``spool_error``."""
+    if isinstance(e, SpoolFull):
+        return "spool_full"
+    for err in (e, e.__cause__):
+        if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+            return "disk_full"
+    return "spool_error"
 
 
 Frame = tuple[int, bytes]

@@ -19,8 +19,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
-from inferwatch.delivery.metrics import DeliveryMetrics
-from inferwatch.delivery.spool import Spool, SpoolError, SpoolFull
+from inferwatch.delivery.metrics import WAL_DROPS, DeliveryMetrics
+from inferwatch.delivery.spool import Spool, SpoolError, write_failure
 
 log = logging.getLogger("inferwatch.delivery.wal")
 
@@ -94,6 +94,7 @@ class WriteAheadLog(Generic[T]):
         self._decode = decode
         self._deliver = deliver
         self.metrics = metrics
+        metrics.expose_drops(WAL, WAL_DROPS)
         self.group_max = group_max
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._closed = False
@@ -159,14 +160,14 @@ class WriteAheadLog(Generic[T]):
             try:
                 logged.append((self.spool.append(self._encode(item)), item, fut))
             except Exception as e:
-                self._drop("spool_full" if isinstance(e, SpoolFull) else "spool_error", str(e))
+                self._drop(write_failure(e), str(e))
                 fut.set_result(False)
         try:
             self.spool.sync()
             ok = True
         except OSError as e:
             ok = False
-            self._drop("spool_error", f"fsync failed: {e}")
+            self._drop(write_failure(e), f"fsync failed: {e}")
         for _, _, fut in logged:
             fut.set_result(ok)
         for seq, item, _ in logged:

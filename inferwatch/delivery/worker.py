@@ -41,8 +41,8 @@ from pathlib import Path
 from inferwatch.delivery.backlog import Lane, SinkBacklog, decode_record
 from inferwatch.delivery.blocked import BlockedState
 from inferwatch.delivery.ledger import ReplayLedger
-from inferwatch.delivery.metrics import DeliveryMetrics
-from inferwatch.delivery.spool import SpoolError, SpoolFull
+from inferwatch.delivery.metrics import SINK_DROPS, DeliveryMetrics
+from inferwatch.delivery.spool import SpoolError, SpoolFull, write_failure
 from inferwatch.delivery.triage import triage
 from inferwatch.errors import InferwatchError, SinkError
 from inferwatch.reduction import is_reduced, smaller
@@ -87,6 +87,7 @@ class SinkWorker:
     ) -> None:
         self.sink = sink
         self.metrics = metrics
+        metrics.expose_drops(sink.name, SINK_DROPS)
         self.batch_size = batch_size
         self.linger = linger
         self.max_retries = max_retries
@@ -487,7 +488,7 @@ class SinkWorker:
             except TypeError as e:
                 self._drop_unwritable((record, None), f"unserialisable: {e}", None)
             except (SpoolError, OSError) as e:
-                self._count_drop("spool_error", 1, str(e))
+                self._count_drop(write_failure(e), 1, str(e))
             if token is not None:
                 self._unsynced.append(token)
         return n
