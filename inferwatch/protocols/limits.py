@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from prometheus_client import CollectorRegistry, Counter
+
 from inferwatch.errors import TooManyElements
 
 DEFAULT_MAX_ELEMENTS = 10_000_000
@@ -33,6 +35,18 @@ def configure(max_elements: int, on_exceeded: Callable[[], object] | None = None
     if max_elements < 1:
         raise ValueError(f"max_elements must be at least 1, got {max_elements}")
     _LIMIT.max_elements, _LIMIT.on_exceeded = max_elements, on_exceeded
+
+
+def enforce(max_elements: int, registry: CollectorRegistry) -> Counter:
+    """A service's start-up: ``configure`` the limit, refusals counted in ``inferwatch_elements_refused_total`` on
+    the service's ``registry`` (returned)."""
+    counter = Counter(
+        "inferwatch_elements_refused_total",
+        "Bodies refused because their tensors declare more elements than --max-elements.",
+        registry=registry,
+    )
+    configure(max_elements, counter.inc)
+    return counter
 
 
 def max_elements() -> int:
