@@ -29,8 +29,8 @@ from inferwatch.detectors.results import DetectorResults, Origin, origin_from_ev
 from inferwatch.detectors.settings import DetectorSettings
 from inferwatch.errors import BadRequest, CodecError, InferwatchError, ModelNotFound
 from inferwatch.protocols import SELDON, V2, Payload, Tensor, decode_body, get_codec, headers
-from inferwatch.protocols.base import RESPONSE
-from inferwatch.protocols.cloudevents import CloudEvent, EventType, parse_http, to_binary_http
+from inferwatch.protocols.base import REQUEST, RESPONSE
+from inferwatch.protocols.cloudevents import EVENT_KINDS, CloudEvent, EventType, parse_http, to_binary_http
 from inferwatch.protocols.datatypes import datatype_for
 from inferwatch.protocols.seldon import json_message
 from inferwatch.protocols.v2 import TensorMetadata, array_tensor
@@ -38,6 +38,8 @@ from inferwatch.protocols.v2_binary import HEADER_LENGTH, header_length
 from inferwatch.web import create_admin_app, health_report, install_error_handler, live_response
 
 log = logging.getLogger("inferwatch.detectors.app")
+DETECTED_EVENT_TYPES: dict[str, str] = {t: k for t, (k, _) in EVENT_KINDS.items() if k in (REQUEST, RESPONSE)}
+"""CloudEvent type -> body kind of the events a detector runs on (Seldon's and KServe's request/response)."""
 
 
 async def decode(request: Request, raw: bytes, kind: str, protocol: str | None, path: str) -> tuple[str, Any, Payload]:
@@ -50,10 +52,14 @@ async def decode(request: Request, raw: bytes, kind: str, protocol: str | None, 
         protocol=protocol,
         path=path,
         content_type=request.headers.get("content-type"),
-        header_length=header_length(request.headers.get(HEADER_LENGTH)),
+        header_length=header_length(request.headers.get(HEADER_LENGTH), len(raw)),
     )
     if decoded.payload is None:
-        raise CodecError(f"cannot decode the {kind} body: {decoded.error}", details={"protocol": decoded.protocol})
+        raise CodecError(
+            f"cannot decode the {kind} body: {decoded.error}",
+            status_code=decoded.status,
+            details={"protocol": decoded.protocol},
+        )
     return decoded.protocol, decoded.json, decoded.payload
 
 
@@ -66,6 +72,21 @@ async def run_detector(
     if results is not None and origin is not None:
         results.request(origin, result, int(x.shape[0]))
     return result
+
+
+def _tags(doc: Any) -> dict[str, Any]:
+    """The ``meta.tags`` object of a graph-component body (created when absent); 400 when it is no object."""
+    if not isinstance(doc, dict):
+        raise BadRequest("a graph-component body must be a JSON object")
+    meta = doc.setdefault("meta", {})
+    if not isinstance(meta, dict):
+        raise BadRequest(f"'meta' must be a JSON object, got {type(meta).__name__}", details={"field": "meta"})
+    tags = meta.setdefault("tags", {})
+    if not isinstance(tags, dict):
+        raise BadRequest(
+            f"'meta.tags' must be a JSON object, got {type(tags).__name__}", details={"field": "meta.tags"}
+        )
+    return tags
 
 
 def _json(body: Any) -> Response:
@@ -109,14 +130,9 @@ def create_app(settings: DetectorSettings, core: DetectorCore, results: Detector
             raw = await request.body()
             proto = request.query_params.get("protocol") or settings.protocol
             proto, doc, payload = await decode(request, raw, kind, proto, request.url.path)
+            tags = _tags(doc)  # checked before detecting: a body we cannot answer is not counted
             origin = origin_from_headers(request.headers, payload.id, proto)
-            result = await run_detector(core, payload, results, origin)
-            if not isinstance(doc, dict):
-                raise BadRequest("a graph-component body must be a JSON object")
-            meta = doc.setdefault("meta", {})
-            if not isinstance(meta, dict):
-                raise BadRequest("'meta' must be a JSON object")
-            meta.setdefault("tags", {})[kind_tag] = result
+            tags[kind_tag] = await run_detector(core, payload, results, origin)
             return _json(doc)
 
         return handler
@@ -183,8 +199,14 @@ def create_app(settings: DetectorSettings, core: DetectorCore, results: Detector
         if event.type in FEEDBACK_EVENT_TYPES:
             summary = await run_in_threadpool(feedback.handle, event.data, origin_from_event(event), None)
             return await _answer(settings, event, FEEDBACK_METRICS_EVENT_TYPE, summary)
+        kind = DETECTED_EVENT_TYPES.get(event.type)
+        if kind is None:
+            accepted = [*DETECTED_EVENT_TYPES, *sorted(FEEDBACK_EVENT_TYPES)]
+            raise BadRequest(
+                f"CloudEvent type {event.type!r} is not one a detector answers; accepted: {', '.join(accepted)}",
+                details={"ce_type": event.type, "accepted": accepted},
+            )
         proto = event.extensions.get(headers.EXT_PROTOCOL) or settings.protocol
-        kind = "response" if event.type.endswith(".response") else "request"
         _, _, payload = await decode(request, event.data, kind, proto, "/")
         result = await run_detector(core, payload, results, origin_from_event(event, proto))
         return await _answer(settings, event, event_type, result)

@@ -25,7 +25,7 @@ from inferwatch.detectors.window import Window
 from inferwatch.errors import ConfigError, UnprocessableEntity
 from inferwatch.health import Check, Health
 from inferwatch.metrics import new_registry
-from inferwatch.protocols import Payload
+from inferwatch.protocols import Payload, limits
 from inferwatch.settings import common
 
 log = logging.getLogger("inferwatch.detectors")
@@ -97,6 +97,7 @@ class DetectorCore:
         self.settings = settings
         self.registry = registry if registry is not None else new_registry()
         self.metrics = DetectorMetrics(self.registry)
+        limits.enforce(settings.max_elements, self.registry)
         self.loaded = loaded or load(settings.detector, trust_artifacts=settings.trust_artifacts)
         self.names = self.loaded.feature_names or [f"f{j}" for j in range(self.loaded.n_features or 0)]
         self.identity = DetectorIdentity.of(settings.detector, self.loaded)
@@ -109,7 +110,7 @@ class DetectorCore:
         self.checkpoint = (
             OnlineCheckpoint(self.loaded.detector, state_dir, settings.checkpoint_every) if self.loaded.online else None
         )
-        self.feedback = FeedbackCounter(self.registry, state_dir / "feedback.json")
+        self.feedback = FeedbackCounter(self.registry, state_dir / "feedback.json", settings.max_feedback_labels)
         self._lock = threading.Lock()
         self.last_result: dict[str, Any] | None = None
         self.on_window: Callable[[dict[str, Any]], object] | None = None
@@ -155,6 +156,7 @@ class DetectorCore:
         name when the payload's ``names`` hold the detector's features): the same matrix ``features`` builds
         from ``payload.rows()``, without a dict per row (~20 ms for 1,000 x 10). Anything else goes through
         ``features``."""
+        payload.check_batch()  # a scalar, ragged rows or inputs of different batch sizes: 422 naming it
         x = self._tensor_matrix(payload)
         return self.features(payload.rows()) if x is None else self.check(x)
 

@@ -121,8 +121,11 @@ class FeedbackCounter:
     A class first seen after n instances starts with n true negatives: none of those instances was of it or
     predicted as it, so counts stay exact for class ids discovered on the way."""
 
-    def __init__(self, registry: CollectorRegistry, state_file: Path | None = None) -> None:
+    def __init__(self, registry: CollectorRegistry, state_file: Path | None = None, max_labels: int = 100) -> None:
         self.metrics = FeedbackMetrics(registry)
+        self.max_labels = max_labels
+        """Most distinct models, and classes per model, feedback may create (each is metric series and a tally);
+        tallies loaded from ``state_file`` count even past it, they only get no new ones."""
         self._tallies: dict[str, _Tally] = {}
         self._lock = threading.Lock()
         self.state_file = state_file
@@ -166,11 +169,12 @@ class FeedbackCounter:
         """Count one feedback; returns how many of its instances were predicted right."""
         m = self.metrics
         with self._lock:
+            known = {str(i) for i in range(classes or 0)} | set(predicted) | set(truth)
+            self._check_labels(model, known)
             m.feedback.labels(model).inc()
             if reward:
                 m.reward.labels(model).inc(reward)
             tally = self._tallies.setdefault(model, _Tally())
-            known = {str(i) for i in range(classes or 0)} | set(predicted) | set(truth)
             for c in sorted(known - tally.classes.keys()):
                 tally.classes[c] = [0, 0, 0, tally.n]
                 for metric in (m.tp, m.fp, m.fn):
@@ -194,6 +198,27 @@ class FeedbackCounter:
             m.accuracy.labels(model, "").set(tally.correct / tally.n)
             self._save()
             return right
+
+    def _check_labels(self, model: str, known: set[str]) -> None:
+        """422 before anything is counted when ``model`` or the classes would pass ``max_labels``."""
+        tally = self._tallies.get(model)
+        if tally is None and len(self._tallies) >= self.max_labels:
+            self.metrics.refused.labels("models").inc()
+            raise UnprocessableEntity(
+                f"feedback for model {model!r} refused: feedback already counts {len(self._tallies)} models, the "
+                f"limit (--max-feedback-labels {self.max_labels})",
+                details={"model_name": model, "limit": self.max_labels},
+            )
+        have = tally.classes.keys() if tally is not None else set()
+        new = known - have
+        if new and len(have) + len(new) > self.max_labels:
+            self.metrics.refused.labels("classes").inc()
+            shown = ", ".join(sorted(new)[:5]) + (", ..." if len(new) > 5 else "")
+            raise UnprocessableEntity(
+                f"feedback for model {model!r} refused: {len(new)} new class name(s) ({shown}) would take it past "
+                f"{self.max_labels} classes (--max-feedback-labels); it has {len(have)}",
+                details={"model_name": model, "new_classes": len(new), "limit": self.max_labels},
+            )
 
     def summary(self, model: str) -> dict[str, Any]:
         """The model's counts so far: ``{instances, correct, accuracy, classes: {CLASS_c: {tp, fp, fn, tn}}}``."""

@@ -135,6 +135,13 @@ class FeedbackMetrics:
         self.correct = Counter(
             "inferwatch_feedback_correct", "Instances whose predicted class was the truth.", m, registry=registry
         )
+        self.refused = Counter(
+            "inferwatch_feedback_refused_total",
+            "Feedback refused (422) because it names one class or model more than --max-feedback-labels allows "
+            "(what: classes, models); no series or tally was created for it.",
+            ["what"],
+            registry=registry,
+        )
         self.accuracy = Gauge(
             "inferwatch_feedback_accuracy",
             'Accuracy so far: overall (class="") and one-vs-rest per class.',

@@ -8,6 +8,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from inferwatch.delivery.publisher import ResultsSettings
+from inferwatch.protocols.limits import DEFAULT_MAX_ELEMENTS
 
 
 class DetectorSettings(ResultsSettings):
@@ -44,6 +45,18 @@ class DetectorSettings(ResultsSettings):
         "elasticsearch://HOST:PORT or opensearch://HOST:PORT (the logger's sink URI).",
     )
     protocol: str | None = Field(None, description="Force a codec (seldon, v2, kserve-v1); else detected.")
+    max_elements: int = Field(
+        DEFAULT_MAX_ELEMENTS,
+        ge=1,
+        description="Most tensor elements one request may declare (every dimension and all inputs together); "
+        "more is a 413, counted in inferwatch_elements_refused_total.",
+    )
+    max_feedback_labels: int = Field(
+        100,
+        ge=1,
+        description="Most distinct class names, and most distinct model names, feedback may create metric series "
+        "and tallies for; a feedback naming one more is a 422, counted in inferwatch_feedback_refused_total.",
+    )
     event_type: str | None = Field(
         None, description="Ce-Type of answers; default io.seldon.serving.inference.outlier|drift."
     )

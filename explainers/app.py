@@ -23,7 +23,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from inferwatch import ids
-from inferwatch.errors import BadRequest, CodecError
+from inferwatch.errors import BadRequest, ModelNotFound
 from inferwatch.explainers.core import ExplainerCore
 from inferwatch.explainers.results import ExplainerResults, explained_origin
 from inferwatch.explainers.settings import ExplainerSettings
@@ -58,8 +58,11 @@ def _params(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _data(payload: Payload) -> Any:
-    if not payload.tensors:
-        raise CodecError("the request holds no instances")
+    """The instances of a decoded request: its first tensor (several V2 inputs: one column each). 422 for a scalar,
+    ragged rows or inputs of different batch sizes (``Payload.check_batch``)."""
+    n = payload.check_batch()
+    if len(payload.tensors) > 1:  # one column per named input
+        return np.column_stack([np.asarray(t.data).reshape(n, -1) for t in payload.tensors])
     return payload.tensors[0].data
 
 
@@ -117,13 +120,13 @@ def create_app(settings: ExplainerSettings, core: ExplainerCore, results: Explai
 
     @app.post("/v2/models/{name}/infer")
     async def v2_explain(name: str, request: Request) -> Response:
+        if name != settings.model_name:
+            raise ModelNotFound(name, settings.model_name)
         payload = v2.decode_request(await _body(request))
         params = payload.parameters.get("explain_parameters") or {}
-        if len(payload.tensors) > 1:  # one column per named input
-            data: Any = np.column_stack([np.asarray(t.data).reshape(len(t.data), -1) for t in payload.tensors])
-        else:
-            data = _data(payload)
-        explanations, rid = await explain(request, data, params, payload.id)
+        if not isinstance(params, dict):
+            raise BadRequest("parameters.explain_parameters must be a JSON object")
+        explanations, rid = await explain(request, _data(payload), params, payload.id)
         texts = [orjson.dumps(e).decode() for e in explanations]
         out = Tensor("explanation", "BYTES", [len(texts), 1], texts, parameters={"content_type": "str"})
         response = Payload(V2, "response", [out], id=payload.id, model_name=name)

@@ -11,7 +11,9 @@ abandoned at its next model call.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -28,6 +30,7 @@ from inferwatch.explainers.metrics import ExplainerMetrics
 from inferwatch.explainers.reference import Reference, load_reference
 from inferwatch.explainers.settings import ExplainerSettings
 from inferwatch.health import Check, Health
+from inferwatch.protocols import limits
 
 log = logging.getLogger("inferwatch.explainers")
 
@@ -76,6 +79,8 @@ class ExplainerCore:
         self.kind_name = settings.kind
         self.kind = kinds.get_kind(settings.kind)
         self.metrics = metrics or ExplainerMetrics()
+        limits.enforce(settings.max_elements, self.metrics.registry)
+        self._maxima = settings.explain_maxima
         self.client = ModelClient(
             ClientConfig(
                 url=settings.model_url,
@@ -174,11 +179,26 @@ class ExplainerCore:
 
     def instances(self, data: Any) -> NDArray[Any]:
         """The request's instances as a 2-D array (text kinds: 1-D), checked against the feature count."""
-        X = np.asarray(data, dtype=object if self.kind.text else None)
+        try:
+            X = np.asarray(data, dtype=object if self.kind.text else None)
+        except ValueError as e:  # numpy: "inhomogeneous shape"
+            raise UnprocessableEntity(
+                f"instances are ragged (rows of different lengths): {e}", details={"problem": "ragged"}
+            ) from e
         if self.kind.text:
             return X.reshape(-1)
         if X.dtype.kind not in "biuf":
-            raise UnprocessableEntity(f"{self.kind_name} explains numeric instances, got {X.dtype} values")
+            problem = "ragged" if X.dtype.kind == "O" and any(isinstance(v, list) for v in X.ravel()) else "dtype"
+            what = "ragged instances (rows of different lengths)" if problem == "ragged" else f"{X.dtype} values"
+            raise UnprocessableEntity(
+                f"{self.kind_name} explains numeric instances, got {what}", details={"problem": problem}
+            )
+        if X.dtype.kind == "f" and not np.isfinite(X).all():
+            raise UnprocessableEntity(
+                f"instances hold {int((~np.isfinite(X)).sum())} NaN or infinite value(s): an explanation needs "
+                "finite numbers",
+                details={"problem": "not finite"},
+            )
         if self.kind.image:
             return self._images(X)
         X = X.reshape(1, -1) if X.ndim <= 1 else X.reshape(X.shape[0], -1)
@@ -212,7 +232,7 @@ class ExplainerCore:
         started = time.monotonic()
         try:
             X = self.instances(data)
-            checked = kinds.check_params(self.kind_name, dict(params or {}))
+            checked = kinds.check_params(self.kind_name, dict(params or {}), self._maxima)
             call = _Call(timeout=self.settings.model_timeout * (self.settings.retries + 1))
             task = asyncio.ensure_future(asyncio.to_thread(self._explain_sync, X, checked, call))
             try:
@@ -246,7 +266,26 @@ class ExplainerCore:
             finally:
                 self._predictor.bind(None)
                 call.calls = self.client.calls - before
-            return [orjson.loads(e.to_json()) for e in explanations]
+            return [explanation_json(e.to_json()) for e in explanations]
+
+
+def explanation_json(text: str) -> Any:
+    """alibi's ``Explanation.to_json()`` parsed; the ``NaN``/``Infinity`` it may write (Python's json does) become
+    ``null``, the JSON every consumer can read."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return _finite(json.loads(text))
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    return value
 
 
 def _consume(task: asyncio.Future[Any]) -> None:

@@ -263,6 +263,91 @@ DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
 }
 
 
+@dataclass(frozen=True)
+class Bound:
+    """The range of one numeric explain parameter: ``[low, high]`` (``(low, high]`` when ``low_open``). ``high`` of
+    an integer parameter is a default maximum, ``--explain-limit NAME=MAX`` changes it; a probability's is fixed."""
+
+    low: float
+    high: float
+    integer: bool = True
+    low_open: bool = False
+
+    def describe(self, high: float) -> str:
+        if not self.integer:
+            return f"a number in {'(' if self.low_open else '['}{self.low:g}, {high:g}]"
+        return f"an integer from {self.low:g} to {high:g}"
+
+
+PROBABILITY = Bound(0.0, 1.0, integer=False, low_open=True)
+PARAM_BOUNDS: dict[str, Bound] = {
+    "threshold": PROBABILITY,
+    "delta": PROBABILITY,
+    "tau": PROBABILITY,
+    "sample_proba": PROBABILITY,
+    "p_sample": PROBABILITY,
+    # anchors: memory grows with batch_size x binary_cache_size (alibi preallocates that many samples)
+    "batch_size": Bound(1, 1_000),
+    "coverage_samples": Bound(1, 100_000),
+    "binary_cache_size": Bound(1, 10_000),
+    "cache_margin": Bound(0, 10_000),
+    "min_samples_start": Bound(1, 10_000),
+    "beam_size": Bound(1, 100),
+    "max_anchor_size": Bound(1, 100),
+    "n_covered_ex": Bound(0, 100),
+    "nsamples": Bound(1, 100_000),  # kernel_shap ("auto" is accepted as well)
+    "min_bin_points": Bound(1, 100_000),
+    "grid_resolution": Bound(1, 1_000),
+    "n_repeats": Bound(1, 1_000),
+}
+"""Every numeric explain parameter a request may set, with its range: a request outside it is a 422 naming the
+parameter and the bound (``coverage_samples: 5000000`` took an explainer from 470 MB to 3.2 GB)."""
+_SYMBOLIC: dict[str, tuple[Any, ...]] = {"nsamples": ("auto",), "max_anchor_size": (None,)}
+
+
+def parse_limits(items: list[str]) -> dict[str, int]:
+    """``["batch_size=5000"]`` -> maxima replacing ``PARAM_BOUNDS``' defaults (integer parameters only)."""
+    out: dict[str, int] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        bound = PARAM_BOUNDS.get(key.strip())
+        if not sep or bound is None or not bound.integer:
+            known = sorted(k for k, b in PARAM_BOUNDS.items() if b.integer)
+            raise ValueError(f"explain limit must be NAME=MAX with NAME one of {', '.join(known)}, got {item!r}")
+        try:
+            out[key.strip()] = int(raw)
+        except ValueError as e:
+            raise ValueError(f"explain limit {item!r}: the maximum must be an integer") from e
+        if out[key.strip()] < bound.low:
+            raise ValueError(f"explain limit {item!r}: the maximum is below the parameter's minimum {bound.low:g}")
+    return out
+
+
+def check_bounds(params: dict[str, Any], maxima: dict[str, int] | None = None) -> None:
+    """Each numeric parameter within ``PARAM_BOUNDS`` (``maxima`` overriding the integer maxima), else a 422."""
+    for name, value in params.items():
+        bound = PARAM_BOUNDS.get(name)
+        if bound is None or value in _SYMBOLIC.get(name, ()):
+            continue
+        high = float((maxima or {}).get(name, bound.high))
+        if _within(value, bound, high):
+            continue
+        raise UnprocessableEntity(
+            f"explain parameter {name!r} must be {bound.describe(high)}, got {value!r}",
+            details={"parameter": name, "received": value, "min": bound.low, "max": high, "min_open": bound.low_open},
+        )
+
+
+def _within(value: Any, bound: Bound, high: float) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    if bound.integer and not (isinstance(value, int) or float(value).is_integer()):
+        return False
+    if not np.isfinite(value) or value > high:
+        return False
+    return value > bound.low if bound.low_open else value >= bound.low
+
+
 def get_kind(name: str) -> Kind:
     """The kind called ``name``; ``ConfigError`` lists the known ones."""
     if name not in KINDS:
@@ -270,8 +355,9 @@ def get_kind(name: str) -> Kind:
     return KINDS[name]
 
 
-def check_params(name: str, params: dict[str, Any]) -> dict[str, Any]:
-    """The request's ``explain`` parameters, merged over the kind's defaults; unknown ones are a 422."""
+def check_params(name: str, params: dict[str, Any], maxima: dict[str, int] | None = None) -> dict[str, Any]:
+    """The request's ``explain`` parameters, merged over the kind's defaults; unknown ones, and numbers outside
+    their ``PARAM_BOUNDS`` (``maxima``: ``--explain-limit``), are a 422."""
     allowed = get_kind(name).params
     unknown = sorted(set(params) - allowed)
     if unknown:
@@ -279,6 +365,7 @@ def check_params(name: str, params: dict[str, Any]) -> dict[str, Any]:
             f"unknown parameter(s) for {name}: {', '.join(unknown)}",
             details={"allowed": sorted(allowed), "received": unknown},
         )
+    check_bounds(params, maxima)
     return {**DEFAULT_PARAMS.get(name, {}), **params}
 
 

@@ -10,7 +10,10 @@ from pydantic import Field, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from inferwatch.delivery.publisher import ResultsSettings
+from inferwatch.explainers.kinds import PARAM_BOUNDS, parse_limits
 from inferwatch.protocols import normalize_protocol
+from inferwatch.protocols.limits import DEFAULT_MAX_ELEMENTS
+from inferwatch.settings import split_list
 
 StrList = Annotated[list[str], NoDecode]
 
@@ -61,6 +64,20 @@ class ExplainerSettings(ResultsSettings):
     backoff: float = Field(0.1, ge=0, description="First retry delay in seconds; doubles up to 2 s.")
     batch_size: int = Field(5000, ge=1, description="Most perturbed instances sent to the model per call.")
     max_concurrency: int = Field(4, ge=1, description="Model calls in flight at once (connection pool size).")
+    max_elements: int = Field(
+        DEFAULT_MAX_ELEMENTS,
+        ge=1,
+        description="Most tensor elements one request may declare (every dimension and all inputs together); "
+        "more is a 413, counted in inferwatch_elements_refused_total.",
+    )
+    explain_limit: StrList = Field(
+        default_factory=list,
+        description="NAME=MAX: the largest value a request's explain parameter NAME may take, replacing its default ("
+        + ", ".join(f"{k} {b.high:g}" for k, b in PARAM_BOUNDS.items() if b.integer)
+        + "); probabilities ("
+        + ", ".join(k for k, b in PARAM_BOUNDS.items() if not b.integer)
+        + ") are always in (0, 1]. A request over a maximum is a 422 naming the parameter and the bound.",
+    )
 
     @field_validator("option", mode="before")
     @classmethod
@@ -73,6 +90,17 @@ class ExplainerSettings(ResultsSettings):
     @classmethod
     def _check_options(cls, v: list[str]) -> list[str]:
         parse_options(v)
+        return v
+
+    @field_validator("explain_limit", mode="before")
+    @classmethod
+    def _limits(cls, v: object) -> object:
+        return split_list(v)
+
+    @field_validator("explain_limit")
+    @classmethod
+    def _check_limits(cls, v: list[str]) -> list[str]:
+        parse_limits(v)
         return v
 
     @field_validator("protocol")
@@ -93,3 +121,8 @@ class ExplainerSettings(ResultsSettings):
     @property
     def options(self) -> dict[str, Any]:
         return parse_options(self.option)
+
+    @property
+    def explain_maxima(self) -> dict[str, int]:
+        """``--explain-limit`` as parameter -> maximum."""
+        return parse_limits(self.explain_limit)

@@ -82,6 +82,19 @@ class CodecError(BadRequest):
     """A payload does not follow the wire format it claims to follow."""
 
 
+class InvalidTensor(CodecError):
+    """A tensor parses but its declared shape or datatype disagrees with its data (value count, a value out of
+    its datatype's range, a ragged array): 422, the message names the input and the datatype."""
+
+    status_code = 422
+
+
+class TooManyElements(CodecError):
+    """A request declares more tensor elements than the configured limit (``--max-elements``)."""
+
+    status_code = 413
+
+
 class UnknownProtocol(BadRequest):
     """No codec is registered under the requested protocol name."""
 

@@ -50,6 +50,18 @@ class LoggerMetrics:
             ["kind"],
             registry=registry,
         )
+        self.pairing_overflow = Counter(
+            "inferwatch_logger_pairing_overflow_total",
+            "Halves written early as partial records because the halves waiting for their partner held more than "
+            "--pairing-max-bytes (never dropped).",
+            ["kind"],
+            registry=registry,
+        )
+        self.pairing_bytes = Gauge(
+            "inferwatch_logger_pairing_bytes",
+            "Bytes of the bodies of halves waiting for their partner.",
+            registry=registry,
+        )
         self.id_collisions = Counter(
             "inferwatch_logger_id_collisions_total",
             "Exchanges whose request id was already taken by a recent one; stored under <id>~<suffix>, flagged "

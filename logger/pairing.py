@@ -1,7 +1,9 @@
 """Pairs the request and response halves of CloudEvents-delivered exchanges by request id and graph node.
 
 Halves may arrive in any order. A half whose partner has not come within ``ttl`` seconds is emitted on
-its own as a partial exchange (and counted), so nothing accepted is ever held forever or lost.
+its own as a partial exchange (and counted), so nothing accepted is ever held forever or lost. The waiting halves
+are bounded by bytes as well (``max_bytes``, their captured bodies): past it the oldest are emitted at once as
+partial records through the same path (counted in ``inferwatch_logger_pairing_overflow_total``), never dropped.
 
 Several nodes of one inference graph log the same request id (a Seldon transformer and model share
 ``Ce-Requestid``; a KServe transformer and predictor share the event id): halves are paired per
@@ -53,12 +55,20 @@ class Pairer:
     """``add`` halves; complete exchanges (or partial ones after ``ttl``) go to ``emit``."""
 
     def __init__(
-        self, ttl: float, emit: Callable[[Exchange], object], metrics: LoggerMetrics, memory: int = 65_536
+        self,
+        ttl: float,
+        emit: Callable[[Exchange], object],
+        metrics: LoggerMetrics,
+        memory: int = 65_536,
+        max_bytes: int | None = None,
     ) -> None:
         self.ttl = ttl
         self.emit = emit
         self.metrics = metrics
         self.memory = memory
+        self.max_bytes = max_bytes
+        """Most bytes of bodies waiting for their partner (``None``: bounded by ``ttl`` only)."""
+        self.pending_bytes = 0
         self._pending: OrderedDict[tuple[str, str], tuple[float, Half]] = OrderedDict()
         self._first_node: OrderedDict[str, str] = OrderedDict()
         """Request id -> the node whose exchange was emitted first under it (bounded by ``memory``)."""
@@ -68,16 +78,41 @@ class Pairer:
 
     def add(self, half: Half) -> None:
         key = (half.template.request_id, half.node)
-        waiting = self._pending.pop(key, None)
+        waiting = self._take(key)
         if waiting is None:
-            self._pending[key] = (half.arrived + self.ttl, half)
-        elif waiting[1].kind == half.kind:  # the same half again: keep both, the first as a partial record
+            self._put(key, half)
+        elif waiting.kind == half.kind:  # the same half again: keep both, the first as a partial record
             self.metrics.pairing_superseded.labels(half.kind).inc()
-            self._partial(waiting[1], count=False)
-            self._pending[key] = (half.arrived + self.ttl, half)
+            self._partial(waiting, count=False)
+            self._put(key, half)
         else:
-            self._complete(waiting[1], half)
+            self._complete(waiting, half)
+        self._shed()
+        self._gauges()
+
+    def _put(self, key: tuple[str, str], half: Half) -> None:
+        self._pending[key] = (half.arrived + self.ttl, half)
+        self.pending_bytes += len(half.body.raw)
+
+    def _take(self, key: tuple[str, str]) -> Half | None:
+        entry = self._pending.pop(key, None)
+        if entry is None:
+            return None
+        self.pending_bytes -= len(entry[1].body.raw)
+        return entry[1]
+
+    def _shed(self) -> None:
+        """Over ``max_bytes``: the oldest waiting halves go out now as partial records (never dropped)."""
+        while self.max_bytes is not None and self.pending_bytes > self.max_bytes and self._pending:
+            key = next(iter(self._pending))
+            half = self._take(key)
+            assert half is not None
+            self.metrics.pairing_overflow.labels(half.kind).inc()
+            self._partial(half, count=False)
+
+    def _gauges(self) -> None:
         self.metrics.pairing_pending.set(len(self._pending))
+        self.metrics.pairing_bytes.set(self.pending_bytes)
 
     def expire(self, now: float | None = None) -> int:
         """Emit every half whose partner is overdue; returns how many."""
@@ -87,10 +122,10 @@ class Pairer:
             key, (deadline, half) = next(iter(self._pending.items()))
             if deadline > now:
                 break
-            del self._pending[key]
+            self._take(key)
             self._partial(half)
             n += 1
-        self.metrics.pairing_pending.set(len(self._pending))
+        self._gauges()
         return n
 
     def flush(self) -> int:

@@ -26,7 +26,7 @@ from inferwatch.ids import request_id_for
 from inferwatch.logger.service import LoggerService
 from inferwatch.logger.upstream import UpstreamPool
 from inferwatch.protocols.headers import SKIP_LOGGING, X_REQUEST_ID
-from inferwatch.protocols.v2_binary import HEADER_LENGTH
+from inferwatch.protocols.v2_binary import HEADER_LENGTH, INVALID_LENGTH, valid_length
 
 log = logging.getLogger("inferwatch.logger.proxy")
 
@@ -326,7 +326,9 @@ class _Capture:
 
     def body(self, content_type: str | None, encoding: str | None, header_length: str | None = None) -> Body:
         raw = self.chunks[0] if len(self.chunks) == 1 else b"".join(self.chunks)
-        length = int(header_length) if header_length and header_length.isdigit() else None
+        length = None if header_length is None else valid_length(header_length)
+        if header_length is not None and length is None:
+            length = INVALID_LENGTH  # recorded all the same, its decode error names the header
         return Body(raw, content_type, self.size, self.size > self.kept, encoding, length)
 
 

@@ -30,7 +30,8 @@ PAIRED_KINDS = frozenset({"request", "response"})
 
 def create_receiver_app(service: LoggerService) -> FastAPI:
     """The FastAPI app of CloudEvents mode (OpenAPI docs at ``/docs``)."""
-    pairer = Pairer(service.settings.pairing_ttl, service.record, service.metrics, service.settings.id_window)
+    settings = service.settings
+    pairer = Pairer(settings.pairing_ttl, service.record, service.metrics, settings.id_window, settings.pairing_bytes)
     tick = min(1.0, service.settings.pairing_ttl / 4)
 
     @contextlib.asynccontextmanager

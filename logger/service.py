@@ -21,6 +21,7 @@ from inferwatch.logger.metrics import LoggerMetrics
 from inferwatch.logger.settings import LoggerSettings
 from inferwatch.logger.upstream_probe import UpstreamProbe
 from inferwatch.metrics import new_registry
+from inferwatch.protocols import limits
 from inferwatch.records import NODE_MARK
 from inferwatch.redact import Redactor
 from inferwatch.results import Record, results_from_event
@@ -42,6 +43,7 @@ class LoggerService:
         self.settings = settings
         self.registry = registry or new_registry()
         self.metrics = LoggerMetrics(self.registry)
+        limits.enforce(settings.max_elements, self.registry)
         if sinks is None:
             uris = settings.sink or [common().default_store_uri]
             sinks = [open_sink(u) for u in uris]

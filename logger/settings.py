@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from inferwatch.protocols.limits import DEFAULT_MAX_ELEMENTS
 from inferwatch.settings import split_list
 
 StrList = Annotated[list[str], NoDecode]
@@ -59,6 +60,19 @@ class LoggerSettings(BaseSettings):
         "keep: store it as captured, unredacted (flagged unredacted).",
     )
     pairing_ttl: float = Field(30.0, gt=0, description="Seconds to wait for the other half of an event.")
+    pairing_max_bytes: int | None = Field(
+        None,
+        ge=0,
+        description="Most bytes of bodies of CloudEvent halves waiting for their partner; past it the oldest are "
+        "written at once as partial records (counted in inferwatch_logger_pairing_overflow_total, never dropped). "
+        "Unset: 64 x --max-payload-bytes (64 MiB by default).",
+    )
+    max_elements: int = Field(
+        DEFAULT_MAX_ELEMENTS,
+        ge=1,
+        description="Most tensor elements one body may declare (every dimension and all inputs together); a body "
+        "over it is recorded undecoded with its error, counted in inferwatch_elements_refused_total.",
+    )
     upstream_timeout: float = Field(60.0, gt=0, description="Seconds before a model call is answered with 504.")
     upstream_probe_path: str | None = Field(
         None,
@@ -126,6 +140,11 @@ class LoggerSettings(BaseSettings):
         if not v.startswith(("http://", "https://")):
             raise ValueError(f"upstream must be an http:// or https:// URL, got {v!r}")
         return v.rstrip("/")
+
+    @property
+    def pairing_bytes(self) -> int:
+        """``pairing_max_bytes``, or its default: 64 bodies of the largest size captured."""
+        return self.pairing_max_bytes if self.pairing_max_bytes is not None else 64 * max(self.max_payload_bytes, 1)
 
     @property
     def mode(self) -> Literal["proxy", "cloudevents"]:

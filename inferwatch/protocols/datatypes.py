@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from inferwatch.errors import CodecError
+from inferwatch.errors import CodecError, InvalidTensor
 
 BYTES = "BYTES"
 REDACTED = "[REDACTED]"
@@ -71,15 +71,104 @@ def widest_datatype(array: np.ndarray[Any, Any]) -> str:
     return WIDEST_BY_KIND.get(array.dtype.kind, BYTES)
 
 
-def numeric_array(values: Any, datatype: str) -> np.ndarray[Any, Any]:
-    """``values`` (flat or nested JSON list) as an array of ``datatype``; ``null`` is NaN for floats."""
-    dtype = V2_TO_NUMPY.get(datatype)
-    if dtype is None:
+def numeric_array(values: Any, datatype: str, where: str = "data") -> np.ndarray[Any, Any]:
+    """``values`` (flat or nested JSON list) as an array of ``datatype``; ``null`` is NaN for floats.
+
+    Every value must fit the datatype (``fit``): ``InvalidTensor`` (422) names ``where`` and the datatype otherwise;
+    a ragged list is one too."""
+    if datatype not in V2_TO_NUMPY:
         raise CodecError(f"unknown datatype {datatype!r}; known: {', '.join(DATATYPES)}")
     try:
-        return np.asarray(values, dtype=dtype)
+        arr = np.asarray(values)
+        if V2_TO_NUMPY[datatype].kind in "iu" and arr.dtype.kind in "fO":  # mixed, or past int64: exact ints
+            return _exact_ints(np.asarray(values, dtype=object), datatype, where)
     except (ValueError, TypeError, OverflowError) as e:
-        raise CodecError(f"data is not a valid {datatype} array: {e}") from e
+        raise InvalidTensor(f"{where}: data is not a rectangular {datatype} array: {e}") from e
+    return fit(arr, datatype, where)
+
+
+def _exact_ints(arr: np.ndarray[Any, Any], datatype: str, where: str) -> np.ndarray[Any, Any]:
+    """Python values checked one by one (numpy would infer float64 for ``[2**63, 1]`` and lose digits)."""
+    info = np.iinfo(V2_TO_NUMPY[datatype])
+    flat = arr.ravel().tolist()
+    for v in flat:
+        if isinstance(v, float) and v.is_integer():
+            v = int(v)
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise _misfit(where, datatype, np.asarray([v], dtype=object), "is not a whole number")
+        if not info.min <= v <= info.max:
+            raise _misfit(
+                where,
+                datatype,
+                np.asarray([v], dtype=object),
+                f"is outside {datatype}'s range [{info.min}, {info.max}]",
+            )
+    return np.asarray([int(v) for v in flat], dtype=V2_TO_NUMPY[datatype]).reshape(arr.shape)
+
+
+def fit(arr: np.ndarray[Any, Any], datatype: str, where: str) -> np.ndarray[Any, Any]:
+    """``arr`` (as parsed, any dtype) converted to ``datatype`` if every value fits it, else ``InvalidTensor``: BOOL
+    takes booleans (or 0/1), integers take whole numbers within the type's range, floats take numbers that stay
+    finite in the type (NaN, from ``null``, is kept); no silent wrap-around, truncation or overflow to infinity."""
+    target = V2_TO_NUMPY[datatype]
+    if arr.dtype == target:  # already of the type (binary data, int64 JSON for INT64...): nothing can misfit
+        return arr
+    if arr.size == 0:
+        return arr.astype(target)
+    kind = arr.dtype.kind
+    if kind == "O":
+        arr, kind = _from_objects(arr, datatype, where), "f"
+    if kind not in "biuf":
+        raise InvalidTensor(f"{where}: {datatype} data must be numbers, got {arr.dtype} values", details=_at(where))
+    if target.kind == "b":
+        if kind != "b" and not np.isin(arr, (0, 1)).all():
+            raise _misfit(where, datatype, arr[~np.isin(arr, (0, 1))], "is not a boolean (true/false, 0/1)")
+    elif target.kind in "iu":
+        if kind == "b":
+            raise InvalidTensor(f"{where}: {datatype} data must be integers, got booleans", details=_at(where))
+        if kind == "f":
+            whole = np.isfinite(arr) & (arr == np.floor(arr))
+            if not whole.all():
+                raise _misfit(where, datatype, arr[~whole], "is not a whole number")
+        info = np.iinfo(target)
+        outside = (arr < info.min) | (arr > info.max)
+        if outside.any():
+            raise _misfit(where, datatype, arr[outside], f"is outside {datatype}'s range [{info.min}, {info.max}]")
+    else:
+        if kind == "b":
+            raise InvalidTensor(f"{where}: {datatype} data must be numbers, got booleans", details=_at(where))
+        with np.errstate(over="ignore"):
+            out = arr.astype(target)
+        overflow = np.isinf(out) & np.isfinite(arr)
+        if overflow.any():
+            limit = float(np.finfo(target).max)
+            raise _misfit(where, datatype, arr[overflow], f"overflows {datatype} (largest finite value {limit:g})")
+        return out
+    return arr.astype(target)
+
+
+def _from_objects(arr: np.ndarray[Any, Any], datatype: str, where: str) -> np.ndarray[Any, Any]:
+    """An object array (``null`` among numbers, integers past 64 bits) as float64 for the range checks."""
+    if datatype not in ("FP16", "FP32", "FP64") and any(v is None for v in arr.ravel()):
+        raise InvalidTensor(f"{where}: {datatype} data holds null (only float datatypes take null)", details=_at(where))
+    try:
+        return arr.astype(np.float64)
+    except (ValueError, TypeError, OverflowError) as e:
+        raise InvalidTensor(f"{where}: {datatype} data must be numbers: {e}", details=_at(where)) from e
+
+
+def _misfit(where: str, datatype: str, bad: np.ndarray[Any, Any], why: str) -> InvalidTensor:
+    value = bad.ravel()[0]
+    value = value.item() if isinstance(value, np.generic) else value
+    shown = int(value) if isinstance(value, float) and value.is_integer() and abs(value) < 2**63 else value
+    return InvalidTensor(
+        f"{where}: value {shown!r} {why} ({bad.size} such value(s))",
+        details={"where": where, "datatype": datatype, "value": repr(shown)},
+    )
+
+
+def _at(where: str) -> dict[str, Any]:
+    return {"where": where}
 
 
 def sniff_array(values: Any) -> np.ndarray[Any, Any] | None:

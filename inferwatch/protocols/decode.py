@@ -31,6 +31,9 @@ class Decoded:
     json: Any | None
     payload: Payload | None
     error: str | None
+    status: int = 400
+    """The HTTP status of ``error`` for a service that answers it: 400 malformed, 422 a tensor that contradicts
+    itself (``InvalidTensor``), 413 over the element limit (``TooManyElements``)."""
 
 
 def decode_body(
@@ -60,7 +63,7 @@ def decode_body(
         try:
             doc, error = parse_binary(bytes(raw), header_length), None
         except CodecError as e:
-            return Decoded(label, None, None, e.message)
+            return Decoded(label, None, None, e.message, e.status_code)
     else:
         doc, error = _parse(bytes(raw), content_type)
     if error is not None:
@@ -72,11 +75,13 @@ def decode_body(
     if not order:
         return Decoded(UNKNOWN, doc, None, f"no codec recognises the body ({_describe(doc)})")
     first_error: str | None = None
+    status = 400
     for name in order:
         try:
             payload = _decode(codecs[name], doc, kind)
         except CodecError as e:
-            first_error = first_error or f"{name}: {e.message}"
+            if first_error is None:
+                first_error, status = f"{name}: {e.message}", e.status_code
             continue
         except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError) as e:
             log.warning("codec %s failed on a %s body: %r", name, kind, e)
@@ -86,7 +91,7 @@ def decode_body(
             payload.model_name, version = model_from_path(path)
             payload.model_version = payload.model_version or version
         return Decoded(name, doc, payload, None)
-    return Decoded(order[0], doc, None, first_error)
+    return Decoded(order[0], doc, None, first_error, status)
 
 
 def is_explanation(doc: Any) -> bool:

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from inferwatch.errors import CodecError
+from inferwatch.protocols import limits
 from inferwatch.protocols.base import REQUEST, RESPONSE
 from inferwatch.protocols.datatypes import BYTES, datatype_of, nest, object_shape, sniff_array
 from inferwatch.protocols.payload import Payload, Tensor
@@ -104,8 +105,10 @@ def _named_rows(rows: list[dict[str, Any]], field: str) -> list[Tensor]:
 def _values_tensor(name: str, values: Any) -> Tensor:
     arr = sniff_array(values)
     if arr is not None:
+        limits.element_count(list(arr.shape), f"KServe v1 {name!r}")
         return Tensor(name, datatype_of(arr), list(arr.shape), arr)
     shape, flat = object_shape(values)
+    limits.element_count(shape, f"KServe v1 {name!r}")
     return Tensor(name, BYTES, shape, [_from_json(v) for v in flat])
 
 

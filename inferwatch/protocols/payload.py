@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from inferwatch.errors import CodecError
+from inferwatch.errors import InvalidTensor
 from inferwatch.protocols.datatypes import BYTES, element_json, nest, size_of, to_lists
 
 
@@ -123,20 +123,49 @@ class Payload:
 
         Keys are feature names: ``names`` when the payload has a single tensor whose rows are that wide,
         else ``<tensor>`` for one value per instance and ``<tensor>_<j>`` for the j-th column of a row.
-        Raises ``CodecError`` when the tensors disagree on the batch size.
+        Raises ``InvalidTensor`` (a ``CodecError``, 422) when the tensors disagree on the batch size.
         """
         if not self.tensors:
             return []
-        sizes = {t.batch_size() for t in self.tensors}
-        if len(sizes) > 1:
-            detail = ", ".join(f"{t.name}={t.batch_size()}" for t in self.tensors)
-            raise CodecError(f"tensors disagree on the batch size ({detail})")
-        n = sizes.pop()
+        n = self._batch_size()
         rows: list[dict[str, Any]] = [{} for _ in range(n)]
         names = self.names if len(self.tensors) == 1 else None
         for t in self.tensors:
             _fill_rows(rows, t, names)
         return rows
+
+    def _batch_size(self) -> int:
+        sizes = {t.batch_size() for t in self.tensors}
+        if len(sizes) > 1:
+            detail = ", ".join(f"{t.name}={t.batch_size()}" for t in self.tensors)
+            raise InvalidTensor(
+                f"inputs disagree on the batch size ({detail}): every input needs one value (row) per instance",
+                details={"batch_sizes": {t.name: t.batch_size() for t in self.tensors}},
+            )
+        return sizes.pop()
+
+    def check_batch(self) -> int:
+        """The number of instances, for a service that reads the payload as one batch (a detector, an explainer).
+
+        ``InvalidTensor`` (422) names what makes it no batch: no tensor, a scalar tensor (shape ``[]``: no
+        instance axis), tensors that disagree on the batch size, or ragged instances (rows of different lengths,
+        decoded as a ``BYTES`` tensor of lists)."""
+        if not self.tensors:
+            raise InvalidTensor("the request holds no instances")
+        for t in self.tensors:
+            if not t.shape:
+                raise InvalidTensor(
+                    f"input {t.name!r} has shape [] (a scalar, no instance axis): send a batch, e.g. shape [1] "
+                    "or [1, features]",
+                    details={"input": t.name, "shape": []},
+                )
+            if isinstance(t.data, list) and any(isinstance(v, list) for v in t.data):
+                lengths = sorted({len(v) if isinstance(v, list) else 1 for v in t.data})
+                raise InvalidTensor(
+                    f"input {t.name!r} is ragged: its instances have different lengths ({_lengths(lengths)})",
+                    details={"input": t.name, "lengths": lengths[:10]},
+                )
+        return self._batch_size()
 
     def to_json(self) -> dict[str, Any]:
         """JSON-able decoded form (tensors as nested lists) used for storage and search."""
@@ -176,6 +205,10 @@ def _fill_rows(rows: list[dict[str, Any]], t: Tensor, names: list[str] | None) -
         return
     for i, value in enumerate(nested):  # higher rank: one nested value per instance
         rows[i][t.name] = value
+
+
+def _lengths(lengths: list[int]) -> str:
+    return ", ".join(map(str, lengths[:10])) + (", ..." if len(lengths) > 10 else "")
 
 
 def _single_key(t: Tensor, names: list[str] | None) -> str:

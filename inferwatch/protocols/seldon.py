@@ -17,8 +17,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from inferwatch.errors import CodecError
-from inferwatch.protocols import tftensor
+from inferwatch.errors import CodecError, InvalidTensor
+from inferwatch.protocols import limits, tftensor
 from inferwatch.protocols.base import REQUEST, RESPONSE
 from inferwatch.protocols.datatypes import (
     BYTES,
@@ -27,6 +27,7 @@ from inferwatch.protocols.datatypes import (
     datatype_of,
     element_json,
     nest,
+    numeric_array,
     object_shape,
     size_of,
     sniff_array,
@@ -152,8 +153,10 @@ def _ndarray_tensor(value: Any) -> Tensor:
         raise CodecError(f"Seldon data.ndarray must be a list, got {type(value).__name__}")
     arr = sniff_array(value)
     if arr is not None:
+        limits.element_count(list(arr.shape), "Seldon data.ndarray")
         return Tensor("data", datatype_of(arr), list(arr.shape), arr)
     shape, flat = object_shape(value)
+    limits.element_count(shape, "Seldon data.ndarray")
     return Tensor("data", BYTES, shape, flat)
 
 
@@ -161,22 +164,29 @@ def _tensor_tensor(value: Any) -> Tensor:
     if not isinstance(value, dict):
         raise CodecError("Seldon data.tensor must be an object with 'shape' and 'values'")
     shape = check_shape(value.get("shape"), "Seldon data.tensor")
+    limits.element_count(shape, "Seldon data.tensor")
     values = value.get("values", [])
     if isinstance(values, list) and REDACTED in values:
         return _redacted_tensor(shape, values)
-    try:
-        arr = np.asarray(value.get("values", []), dtype=np.float64)
-    except (ValueError, TypeError) as e:
-        raise CodecError(f"Seldon data.tensor.values must be numbers: {e}") from e
+    if not isinstance(values, list):
+        raise CodecError(f"Seldon data.tensor.values must be a list of numbers, got {type(values).__name__}")
+    arr = numeric_array(values, "FP64", "Seldon data.tensor.values FP64")
     if arr.ndim != 1 or arr.size != size_of(shape):
-        raise CodecError(f"Seldon data.tensor: shape {shape} needs {size_of(shape)} values, got {arr.size}")
+        raise _count_error(shape, arr.size)
     return Tensor("data", "FP64", shape, arr.reshape(shape))
+
+
+def _count_error(shape: list[int], sent: int) -> InvalidTensor:
+    return InvalidTensor(
+        f"Seldon data.tensor: shape {shape} needs {size_of(shape)} values, got {sent}",
+        details={"where": "Seldon data.tensor", "shape": shape, "declared": size_of(shape), "sent": sent},
+    )
 
 
 def _redacted_tensor(shape: list[int], values: list[Any]) -> Tensor:
     """``tensor.values`` in which redaction masked some values: a ``BYTES`` tensor of the values as they are."""
     if len(values) != size_of(shape):
-        raise CodecError(f"Seldon data.tensor: shape {shape} needs {size_of(shape)} values, got {len(values)}")
+        raise _count_error(shape, len(values))
     if any(v != REDACTED and (isinstance(v, bool) or not isinstance(v, int | float)) for v in values):
         raise CodecError("Seldon data.tensor.values must be numbers (or the redaction mask)")
     return Tensor("data", BYTES, shape, list(values))

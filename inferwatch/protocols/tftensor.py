@@ -3,9 +3,11 @@
 Both spellings are read: ``json_format.MessageToJson`` (camelCase, int64 as strings, the default Seldon
 writes) and the snake_case one some Seldon components use (``float_val``, ``tensor_shape``). Values come
 either as ``tensorContent`` (base64 little-endian buffer, what ``tf.make_tensor_proto`` writes for more
-than one element) or as a typed value list; a shorter list is padded with its last value, as
-``tf.make_ndarray`` does. A value list in which redaction masked values (``datatypes.REDACTED`` in place of a
-value) decodes as a ``BYTES`` tensor of the values and masks (``extra["tf_dtype"]`` keeps the declared dtype).
+than one element) or as a typed value list holding every value: a shorter list, which ``tf.make_ndarray`` would
+pad with its last value, is refused (``InvalidTensor``): a few bytes could otherwise declare millions of values.
+Every value must fit the dtype (``datatypes.fit``). A value list in which redaction masked values
+(``datatypes.REDACTED`` in place of a value) decodes as a ``BYTES`` tensor of the values and masks
+(``extra["tf_dtype"]`` keeps the declared dtype).
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from inferwatch.errors import CodecError
-from inferwatch.protocols.datatypes import BYTES, REDACTED, V2_TO_NUMPY, size_of, to_lists
+from inferwatch.errors import CodecError, InvalidTensor
+from inferwatch.protocols import limits
+from inferwatch.protocols.datatypes import BYTES, REDACTED, V2_TO_NUMPY, fit, size_of, to_lists
 from inferwatch.protocols.payload import Tensor
 
 # TF DataType name -> (enum number, V2 datatype, value field in camelCase)
@@ -78,7 +81,7 @@ def decode(doc: Any, name: str = "data") -> Tensor:
     other = {k: v for k, v in doc.items() if _CAMEL.get(k, k) not in _KNOWN}
     if other:
         extra["tf_other"] = other
-    n = size_of(shape)
+    n = limits.element_count(shape, "tftensor")
     if "tensorContent" in d:
         data = _from_content(d["tensorContent"], datatype, shape)
         if n <= 1 or datatype == BYTES:
@@ -90,7 +93,11 @@ def decode(doc: Any, name: str = "data") -> Tensor:
         if n > 1 and datatype != BYTES:
             extra["tf_values"] = field
         if len(values) != n:
-            extra["tf_count"] = len(values)
+            raise InvalidTensor(
+                f"tftensor {dtype_name}: shape {shape} declares {n} values, {field} has {len(values)} "
+                "(send every value, or tensorContent)",
+                details={"where": f"tftensor {field}", "shape": shape, "declared": n, "sent": len(values)},
+            )
         if datatype != BYTES and REDACTED in values:
             extra["tf_dtype"] = dtype_name
             return Tensor(name, BYTES, shape, _redacted_values(values, field, datatype, n), extra=extra)
@@ -116,9 +123,6 @@ def encode(t: Tensor) -> dict[str, Any]:
         out["tensorContent"] = base64.b64encode(t.data.astype(t.data.dtype.newbyteorder("<")).tobytes()).decode()
     else:
         values = _to_values(t, field)
-        count = t.extra.get("tf_count")
-        if count is not None:
-            values = values[:count]
         if values:
             out[field] = values
     out.update(t.extra.get("tf_other", {}))
@@ -133,7 +137,6 @@ def as_value_list(doc: Any) -> tuple[dict[str, Any], str, list[int]]:
     t = decode(doc)
     field = TF_DTYPES[t.extra.get("tf_dtype") or _BY_DATATYPE[t.datatype]][2]
     t.extra["tf_values"] = field
-    t.extra.pop("tf_count", None)
     return encode(t), _SNAKE[field] if t.extra.get("tf_snake") else field, t.shape
 
 
@@ -159,6 +162,8 @@ def _shape(doc: Any) -> tuple[list[int], bool]:
             shape.append(int(size))  # type: ignore[arg-type]
         except (TypeError, ValueError) as e:
             raise CodecError(f"tftensor dim size {size!r} is not an integer") from e
+        if shape[-1] < 0:
+            raise CodecError(f"tftensor dim size {size!r} is negative")
     return shape, int_dims
 
 
@@ -183,30 +188,23 @@ def _from_values(values: list[Any], field: str, datatype: str, n: int, shape: li
             flat = [v if v == REDACTED else base64.b64decode(v, validate=True) for v in values]
         except (binascii.Error, ValueError, TypeError) as e:
             raise CodecError("tftensor stringVal elements must be base64") from e
-        return flat + [flat[-1] if flat else b""] * (n - len(flat))
+        return flat
+    where = f"tftensor {field} {datatype}"
     try:
         if field == "halfVal":
-            arr = np.asarray(values, dtype=np.uint16).view(np.float16)
+            arr = fit(np.asarray(values), "UINT16", where).view(np.float16)
         elif field in ("floatVal", "doubleVal"):
-            arr = np.asarray([float(v) for v in values], dtype=V2_TO_NUMPY[datatype])
+            arr = fit(np.asarray([float(v) for v in values]), datatype, where)
         else:
-            arr = np.asarray([int(v) for v in values] if field in _STRING_INTS else values, dtype=V2_TO_NUMPY[datatype])
+            arr = fit(np.asarray([int(v) for v in values] if field in _STRING_INTS else values), datatype, where)
     except (ValueError, TypeError, OverflowError) as e:
         raise CodecError(f"tftensor {field} is not a valid {datatype} list: {e}") from e
-    if arr.size < n:
-        pad = arr[-1] if arr.size else arr.dtype.type(0)
-        arr = np.concatenate([arr, np.full(n - arr.size, pad, dtype=arr.dtype)])
-    elif arr.size > n:
-        raise CodecError(f"tftensor has {arr.size} values for shape {shape}")
     return arr.reshape(shape)
 
 
 def _redacted_values(values: list[Any], field: str, datatype: str, n: int) -> list[Any]:
     """A numeric value list with masked values: each other value decoded alone, padded as ``_from_values`` pads."""
-    out = [v if v == REDACTED else _from_values([v], field, datatype, 1, [1]).tolist()[0] for v in values]
-    if len(out) > n:
-        raise CodecError(f"tftensor has {len(out)} values for {n} elements")
-    return out + [out[-1] if out else REDACTED] * (n - len(out))
+    return [v if v == REDACTED else _from_values([v], field, datatype, 1, [1]).tolist()[0] for v in values]
 
 
 def _to_values(t: Tensor, field: str) -> list[Any]:

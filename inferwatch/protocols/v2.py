@@ -17,7 +17,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from inferwatch.errors import CodecError
+from inferwatch.errors import CodecError, InvalidTensor
+from inferwatch.protocols import limits
 from inferwatch.protocols.base import REQUEST, RESPONSE
 from inferwatch.protocols.datatypes import (
     BYTES,
@@ -210,7 +211,9 @@ def _opt_str(doc: dict[str, Any], key: str) -> str | None:
 def _decode_tensors(items: Any, key: str) -> list[Tensor]:
     if not isinstance(items, list):
         raise CodecError(f"V2 '{key}' must be a list, got {type(items).__name__}")
-    return [_decode_tensor(item, f"{key}[{i}]") for i, item in enumerate(items)]
+    tensors = [_decode_tensor(item, f"{key}[{i}]") for i, item in enumerate(items)]
+    limits.check_total(sum(size_of(t.shape) for t in tensors), f"V2 '{key}'")
+    return tensors
 
 
 def _decode_tensor(item: Any, where: str) -> Tensor:
@@ -226,6 +229,7 @@ def _decode_tensor(item: Any, where: str) -> Tensor:
     if datatype not in DATATYPES:
         raise CodecError(f"{where}: unknown datatype {datatype!r}; known: {', '.join(DATATYPES)}")
     shape = check_shape(item["shape"], where)
+    limits.element_count(shape, where)
     params = item.get("parameters")
     if params is not None and not isinstance(params, dict):
         raise CodecError(f"{where}: parameters must be an object")
@@ -246,13 +250,10 @@ def _decode_tensor(item: Any, where: str) -> Tensor:
 
 
 def _decode_numeric(tensor: Tensor, data: Any, where: str) -> None:
-    try:
-        arr = numeric_array(data, tensor.datatype)
-    except CodecError as e:
-        raise CodecError(f"{where}: {e.message}") from e
+    arr = numeric_array(data, tensor.datatype, f"{where} {tensor.datatype}")
     expected = size_of(tensor.shape)
     if arr.size != expected:
-        raise CodecError(f"{where}: shape {tensor.shape} needs {expected} values, data has {arr.size}")
+        raise _count_error(where, tensor, arr.size)
     if arr.ndim != 1:
         tensor.extra["data_shape"] = list(arr.shape)
     tensor.data = arr.reshape(tensor.shape)
@@ -261,12 +262,20 @@ def _decode_numeric(tensor: Tensor, data: Any, where: str) -> None:
 def _decode_bytes(tensor: Tensor, data: Any, where: str) -> None:
     data_shape, flat = object_shape(data)
     if size_of(tensor.shape) != len(flat):
-        raise CodecError(f"{where}: shape {tensor.shape} needs {size_of(tensor.shape)} values, data has {len(flat)}")
+        raise _count_error(where, tensor, len(flat))
     if len(data_shape) != 1:
         tensor.extra["data_shape"] = data_shape
     if tensor.parameters.get("content_type") == BASE64:
         flat = [_b64_element(v) for v in flat]
     tensor.data = flat
+
+
+def _count_error(where: str, tensor: Tensor, sent: int) -> InvalidTensor:
+    expected = size_of(tensor.shape)
+    return InvalidTensor(
+        f"{where}: shape {tensor.shape} needs {expected} values, data has {sent}",
+        details={"where": where, "shape": tensor.shape, "declared": expected, "sent": sent},
+    )
 
 
 def _b64_element(value: Any) -> Any:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from inferwatch.errors import CodecError
+from inferwatch.errors import CodecError, InvalidTensor
 from inferwatch.protocols.datatypes import BYTES, V2_TO_NUMPY
 
 HEADER_LENGTH = "inference-header-content-length"
@@ -28,21 +28,44 @@ BINARY_DATA_SIZE = "binary_data_size"
 _LEN = struct.Struct("<I")
 
 
-def header_length(value: str | None) -> int | None:
-    """The ``Inference-Header-Content-Length`` header's value (``None`` when absent); a bad value is a 400."""
+INVALID_LENGTH = -1
+"""What a captured body's ``header_length`` holds when the header was present but not a byte count (the logger
+still records the exchange; decoding it reports ``invalid_length_error``)."""
+_MAX_DIGITS = 18  # below 2**63: longer is no byte count any body has
+
+
+def valid_length(value: str) -> int | None:
+    """``value`` as a byte count if it is one: 1 to 18 ASCII digits, nothing else (no sign, space, ``_``, ``²``)."""
+    if not 0 < len(value) <= _MAX_DIGITS or not value.isascii() or not value.isdigit():
+        return None
+    return int(value)
+
+
+def header_length(value: str | None, body_size: int | None = None) -> int | None:
+    """The ``Inference-Header-Content-Length`` header's value (``None`` when absent); a value that is not ASCII
+    digits, or (with ``body_size``) exceeds the body, is a 400 naming the header."""
     if value is None:
         return None
-    try:
-        n = int(value)
-    except ValueError:
-        n = -1
-    if n < 0:
-        raise CodecError(f"Inference-Header-Content-Length must be a byte count, got {value!r}")
+    n = valid_length(value)
+    if n is None:
+        raise CodecError(invalid_length_error(value), details={"header": "Inference-Header-Content-Length"})
+    if body_size is not None and n > body_size:
+        raise CodecError(
+            f"Inference-Header-Content-Length is {n} but the body has only {body_size} bytes",
+            details={"header": "Inference-Header-Content-Length"},
+        )
     return n
+
+
+def invalid_length_error(value: str | None = None) -> str:
+    shown = "" if value is None else f", got {value[:40]!r}" + ("..." if len(value) > 40 else "")
+    return f"Inference-Header-Content-Length must be a byte count in ASCII digits{shown}"
 
 
 def parse_binary(raw: bytes, length: int) -> dict[str, Any]:
     """The V2 document of a binary-extension body: the JSON header with each binary tensor's ``data`` filled in."""
+    if length < 0:
+        raise CodecError(invalid_length_error())
     if length > len(raw):
         raise CodecError(f"Inference-Header-Content-Length is {length} but the body has only {len(raw)} bytes")
     try:
@@ -80,6 +103,8 @@ def _elements(chunk: memoryview, datatype: Any, where: str) -> Any:
         raise CodecError(f"{where}: unknown datatype {datatype!r} for binary data")
     if len(chunk) % dtype.itemsize:
         raise CodecError(f"{where}: {len(chunk)} bytes is not a whole number of {datatype} values")
+    if datatype == "BOOL" and len(chunk) and np.frombuffer(chunk, np.uint8).max() > 1:
+        raise InvalidTensor(f"{where} BOOL: binary values must be bytes 0 or 1", details={"where": where})
     return np.frombuffer(chunk, dtype=dtype.newbyteorder("<")).astype(dtype)  # a writable native-order copy
 
 

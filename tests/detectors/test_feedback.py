@@ -139,6 +139,44 @@ def test_tallies_survive_a_restart(iris_model: tuple[Array, Array], tmp_path: Pa
     assert FeedbackCounter(CollectorRegistry(), state).summary("iris")["instances"] == 0  # unreadable: start again
 
 
+def test_new_class_names_past_the_limit_are_refused_and_counted() -> None:
+    """Feedback naming ever new classes created series and tallies without limit (/metrics grew to 11.8 MB)."""
+    counter = FeedbackCounter(registry := CollectorRegistry(), max_labels=3)
+    counter.count("iris", ["0", "1"], ["0", "2"], None, None)
+    before = registry.get_sample_value("seldon_api_model_feedback_total", {"model_name": "iris"})
+    with pytest.raises(UnprocessableEntity, match=r"1 new class name\(s\) \(cat\) would take it past 3 classes"):
+        counter.count("iris", ["cat"], ["0"], None, None)
+    with pytest.raises(UnprocessableEntity, match="past 3 classes"):
+        counter.count("iris", ["0"], ["0"], 10, None)  # score rows of 10 classes
+    assert value(registry, "inferwatch_feedback_refused_total", what="classes") == 2
+    assert registry.get_sample_value("seldon_api_model_feedback_total", {"model_name": "iris"}) == before
+    assert (
+        registry.get_sample_value("seldon_metric_true_positive_total", {"model_name": "iris", "class": "CLASS_cat"})
+        is None
+    )
+    assert counter.count("iris", ["2"], ["2"], None, None) == 1  # known classes still count
+
+
+def test_new_model_names_past_the_limit_are_refused_and_counted() -> None:
+    counter = FeedbackCounter(registry := CollectorRegistry(), max_labels=2)
+    counter.count("a", ["0"], ["0"], None, None)
+    counter.count("b", ["0"], ["0"], None, None)
+    with pytest.raises(UnprocessableEntity, match="model 'c' refused: feedback already counts 2 models"):
+        counter.count("c", ["0"], ["0"], None, None)
+    assert value(registry, "inferwatch_feedback_refused_total", what="models") == 1
+    assert counter.summary("c")["instances"] == 0
+
+
+def test_persisted_tallies_past_a_lower_limit_keep_counting(tmp_path: Path) -> None:
+    state = tmp_path / "feedback.json"
+    FeedbackCounter(CollectorRegistry(), state).count("iris", ["0", "1", "2"], ["0", "1", "2"], None, None)
+    lower = FeedbackCounter(CollectorRegistry(), state, max_labels=2)  # restarted with a lower limit
+    assert lower.count("iris", ["2"], ["1"], None, None) == 0
+    assert lower.summary("iris")["instances"] == 4
+    with pytest.raises(UnprocessableEntity):
+        lower.count("iris", ["3"], ["3"], None, None)
+
+
 # --- HTTP and CloudEvents -------------------------------------------------------------------------------------
 
 

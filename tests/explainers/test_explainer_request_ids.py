@@ -47,6 +47,7 @@ def explainer(demo_model: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
     settings = ExplainerSettings(
         kind="anchor_tabular",
         model_url=demo_model,
+        model_name="iris",
         reference=IRIS_REFERENCE,
         option=["target=species", "seed=0"],
         results_sink=[f"sqlite:///{tmp / 'audit.db'}"],

@@ -55,6 +55,7 @@ def test_explanations_merge_into_the_logged_documents(
     settings = ExplainerSettings(
         kind="anchor_tabular",
         model_url=demo_model,
+        model_name="iris",
         reference=IRIS_REFERENCE,
         option=["target=species", "seed=0"],
         results_sink=[uri],
