@@ -116,7 +116,8 @@ class Redactor:
 
     def _named_tensor(self, node: dict[str, Any]) -> int:
         """A V2 input/output (``{"name", "datatype", "data"}``) whose name is a redacted field."""
-        if node.get("name") in self.fields and _is_v2_tensor(node):
+        name = node.get("name")
+        if isinstance(name, str) and name in self.fields and _is_v2_tensor(node):
             return self._mask_tensor(node)
         return 0
 

@@ -184,3 +184,12 @@ def test_mask_fields_masks_keys_anywhere_for_tags_and_metadata() -> None:
     out = Redactor(paths=["metadata.team"], fields=["ssn"]).mask_fields(tags)
     assert out == {"ce_type": tags["ce_type"], "metadata": {"ssn": [MASK], "team": ["a"]}}  # paths are body paths
     assert Redactor(fields=["zz"]).mask_fields(tags) is None
+
+
+def test_a_tensor_name_that_is_not_a_string_is_not_a_field_and_breaks_nothing() -> None:
+    """Found by tests/inferwatch/protocols/test_properties.py: a list as a V2 input's name raised TypeError, so the
+    exchange's record could not be built."""
+    body = {"inputs": [{"name": ["ssn"], "shape": [1], "datatype": "INT64", "data": [1]}, {"ssn": 5}]}
+    assert Redactor([], ["ssn"]).redact(body) == {
+        "inputs": [{"name": ["ssn"], "shape": [1], "datatype": "INT64", "data": [1]}, {"ssn": DEFAULT_MASK}]
+    }
