@@ -11,6 +11,7 @@ from pydantic_settings import NoDecode, SettingsConfigDict
 
 from inferwatch.delivery.publisher import ResultsSettings
 from inferwatch.protocols import normalize_protocol
+from inferwatch.settings import HttpLimitSettings
 
 StrList = Annotated[list[str], NoDecode]
 
@@ -32,7 +33,7 @@ def parse_options(items: list[str]) -> dict[str, Any]:
     return out
 
 
-class ExplainerSettings(ResultsSettings):
+class ExplainerSettings(ResultsSettings, HttpLimitSettings):
     """How the explainer server runs: which alibi explainer, fitted on what, in front of which model."""
 
     model_config = SettingsConfigDict(env_prefix="INFERWATCH_EXPLAINER_", extra="ignore")

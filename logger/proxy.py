@@ -21,7 +21,7 @@ import aiohttp
 import orjson
 
 from inferwatch.capture import Body, Exchange
-from inferwatch.errors import InferwatchError, UpstreamError, UpstreamTimeout
+from inferwatch.errors import BadRequest, InferwatchError, UpstreamError, UpstreamTimeout
 from inferwatch.ids import request_id_for
 from inferwatch.logger.service import LoggerService
 from inferwatch.logger.upstream import UpstreamPool
@@ -56,6 +56,7 @@ _HOP_BY_HOP_B = frozenset(h.encode() for h in HOP_BY_HOP)
 _RESPONSE_DROP_B = _HOP_BY_HOP_B | {X_REQUEST_ID.encode()}
 _SKIP_AUTO = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
 _HEADER_LENGTH_B = HEADER_LENGTH.encode()
+_ODD_TARGET = "{} {}: the proxy forwards requests for paths starting with '/' only (not asterisk-form targets)"
 
 
 class ProxyApp:
@@ -116,6 +117,10 @@ class ProxyApp:
     async def _proxy(self, scope: Scope, receive: Receive, send: Send) -> None:
         received = time.time()
         start = time.perf_counter()
+        if not scope["path"].startswith("/"):  # "OPTIONS *", "HEAD *": about this server, nothing to forward
+            body = orjson.dumps(BadRequest(_ODD_TARGET.format(scope["method"], scope["path"])).to_dict())
+            await _send_simple(send, 400, body, None)
+            return
         raw_headers: list[tuple[bytes, bytes]] = scope["headers"]
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw_headers}
         method: str = scope["method"]
@@ -375,16 +380,9 @@ async def _stream_request(receive: Receive, capture: _Capture) -> AsyncIterator[
             return
 
 
-async def _send_simple(send: Send, status: int, body: bytes, rid: str) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (X_REQUEST_ID.encode(), rid.encode("latin-1")),
-            ],
-        }
-    )
+async def _send_simple(send: Send, status: int, body: bytes, rid: str | None) -> None:
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if rid is not None:
+        headers.append((X_REQUEST_ID.encode(), rid.encode("latin-1")))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
