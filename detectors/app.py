@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from functools import partial
 from typing import Any
 
 import httpx
@@ -31,7 +30,7 @@ from inferwatch.detectors.settings import DetectorSettings
 from inferwatch.errors import BadRequest, CodecError, InferwatchError, LimitExceeded, ModelNotFound
 from inferwatch.guard import Guarded, HttpGuard
 from inferwatch.limits import MAX_JSON_DEPTH
-from inferwatch.protocols import SELDON, V2, Payload, Tensor, decode_body, get_codec, headers
+from inferwatch.protocols import SELDON, V2, Decoded, Payload, Tensor, decode_body, get_codec, headers
 from inferwatch.protocols.base import RESPONSE
 from inferwatch.protocols.cloudevents import CloudEvent, EventType, parse_http, to_binary_http
 from inferwatch.protocols.datatypes import datatype_for
@@ -44,30 +43,51 @@ log = logging.getLogger("inferwatch.detectors.app")
 
 
 async def decode(
-    request: Request, raw: bytes, kind: str, protocol: str | None, path: str, max_depth: int = MAX_JSON_DEPTH
+    request: Request,
+    raw: bytes,
+    kind: str,
+    protocol: str | None,
+    path: str,
+    max_depth: int = MAX_JSON_DEPTH,
+    keep_json: bool = True,
 ) -> tuple[str, Any, Payload]:
-    """The body's protocol, parsed JSON and payload (a large body decoded off the event loop); unknown protocol or
-    undecodable body -> 400, JSON nested deeper than ``max_depth`` -> 400 naming ``--max-json-depth``."""
+    """The body's protocol, parsed JSON (``None`` unless ``keep_json``) and payload, a large body decoded off the
+    event loop; unknown protocol or undecodable body -> 400, JSON nested deeper than ``max_depth`` -> 400 naming
+    ``--max-json-depth``."""
     if protocol:
         get_codec(protocol)  # UnknownProtocol (400) names the known ones
-    decoded = await off_loop(
-        len(raw),
-        partial(
-            decode_body,
-            raw,
-            kind=kind,
-            protocol=protocol,
-            path=path,
-            content_type=request.headers.get("content-type"),
-            header_length=header_length(request.headers.get(HEADER_LENGTH)),
-            max_depth=max_depth,
-        ),
-    )
+    content_type, hlen = request.headers.get("content-type"), header_length(request.headers.get(HEADER_LENGTH))
+    args = (raw, kind, protocol, path, content_type, hlen, max_depth, keep_json)
+    decoded = await off_loop(len(raw), _decode, *args)
     if decoded.limit is not None:
         raise LimitExceeded(decoded.limit, f"cannot decode the {kind} body: {decoded.error}", status_code=400)
     if decoded.payload is None:
         raise CodecError(f"cannot decode the {kind} body: {decoded.error}", details={"protocol": decoded.protocol})
     return decoded.protocol, decoded.json, decoded.payload
+
+
+def _decode(
+    raw: bytes,
+    kind: str,
+    protocol: str | None,
+    path: str,
+    content_type: str | None,
+    hlen: int | None,
+    max_depth: int,
+    keep_json: bool,
+) -> Decoded:
+    decoded = decode_body(
+        raw,
+        kind=kind,
+        protocol=protocol,
+        path=path,
+        content_type=content_type,
+        header_length=hlen,
+        max_depth=max_depth,
+    )
+    if not keep_json:
+        decoded.json = None  # freed here: a large body's millions of objects would stall the event loop
+    return decoded
 
 
 async def run_detector(
@@ -111,7 +131,13 @@ def create_app(settings: DetectorSettings, core: DetectorCore, results: Detector
     async def predict(request: Request) -> Response:
         raw = await request.body()
         proto, _, payload = await decode(
-            request, raw, "request", request.query_params.get("protocol") or settings.protocol, request.url.path, depth
+            request,
+            raw,
+            "request",
+            request.query_params.get("protocol") or settings.protocol,
+            request.url.path,
+            depth,
+            keep_json=False,
         )
         origin = origin_from_headers(request.headers, payload.id, proto)
         return _json(seldon_codec.encode_response(json_message(await run_detector(core, payload, results, origin))))
@@ -183,7 +209,7 @@ def create_app(settings: DetectorSettings, core: DetectorCore, results: Detector
         if name != settings.model_name:
             raise ModelNotFound(name, settings.model_name)
         raw = await request.body()
-        _, _, payload = await decode(request, raw, "request", "v2", request.url.path, depth)
+        _, _, payload = await decode(request, raw, "request", "v2", request.url.path, depth, keep_json=False)
         result = await run_detector(core, payload, results, origin_from_headers(request.headers, payload.id, "v2"))
         meta = {"meta": result.get("meta", {})}
         response = Payload(V2, RESPONSE, v2_outputs(result), parameters=meta, id=payload.id, model_name=name)
@@ -200,7 +226,7 @@ def create_app(settings: DetectorSettings, core: DetectorCore, results: Detector
             return await _answer(settings, event, FEEDBACK_METRICS_EVENT_TYPE, summary)
         proto = event.extensions.get(headers.EXT_PROTOCOL) or settings.protocol
         kind = "response" if event.type.endswith(".response") else "request"
-        _, _, payload = await decode(request, event.data, kind, proto, "/", depth)
+        _, _, payload = await decode(request, event.data, kind, proto, "/", depth, keep_json=False)
         result = await run_detector(core, payload, results, origin_from_event(event, proto))
         return await _answer(settings, event, event_type, result)
 

@@ -18,9 +18,23 @@ def nested(depth: int) -> str:
     return "[" * depth + "]" * depth
 
 
-@pytest.mark.parametrize(("doc", "depth"), [(1, 0), ([], 1), ({"a": [1, {"b": []}]}, 4), ([[1.0] * 1000] * 100, 2)])
+@pytest.mark.parametrize(
+    ("doc", "depth"),
+    [
+        (1, 0),
+        ([], 1),
+        ({"a": [1, {"b": []}]}, 4),
+        ([[1.0] * 1000] * 100, 2),
+        ([1, [2, {"a": [3]}]], 4),
+        ({"a": 1, "b": {}}, 2),
+    ],
+)
 def test_json_depth_counts_containers(doc: object, depth: int) -> None:
     assert limits.json_depth(doc) == depth
+
+
+def test_json_depth_stops_counting_past_the_limit() -> None:
+    assert limits.json_depth(orjson.loads(nested(900)), stop_above=10) == 11
 
 
 def test_loads_refuses_a_document_deeper_than_the_limit_naming_it() -> None:
