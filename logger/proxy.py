@@ -21,7 +21,7 @@ import aiohttp
 import orjson
 
 from inferwatch.capture import Body, Exchange
-from inferwatch.errors import BadRequest, InferwatchError, UpstreamError, UpstreamTimeout
+from inferwatch.errors import BadRequest, InferwatchError, LimitExceeded, UpstreamError, UpstreamTimeout
 from inferwatch.ids import request_id_for
 from inferwatch.logger.service import LoggerService
 from inferwatch.logger.upstream import UpstreamPool
@@ -166,8 +166,12 @@ class ProxyApp:
                     f"model server at {self.upstream} did not answer within {self.service.settings.upstream_timeout:g}s"
                 ) from e
             except (aiohttp.ClientError, OSError) as e:
+                if (limit := _limit_exceeded(e)) is not None:  # the client's body broke off, not the model
+                    raise limit from e
                 raise UpstreamError(f"model server at {self.upstream} is unreachable: {e}") from e
         except InferwatchError as e:
+            if isinstance(e, LimitExceeded):
+                raise  # answered by the guard (inferwatch.guard.Guarded)
             status = e.status_code
             self.service.metrics.upstream_errors.labels("timeout" if status == 504 else "unreachable").inc()
             body = orjson.dumps(e.to_dict())
@@ -333,6 +337,17 @@ class _Capture:
         raw = self.chunks[0] if len(self.chunks) == 1 else b"".join(self.chunks)
         length = int(header_length) if header_length and header_length.isdigit() else None
         return Body(raw, content_type, self.size, self.size > self.kept, encoding, length)
+
+
+def _limit_exceeded(e: BaseException) -> LimitExceeded | None:
+    """The transport limit (``inferwatch.guard``: the body timeout) behind an upstream error: a streamed request
+    body stops when the client's ``receive`` raises, and aiohttp reports that as a failed send."""
+    seen: BaseException | None = e
+    while seen is not None:
+        if isinstance(seen, LimitExceeded):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _header(raw_headers: Any, name: bytes) -> str | None:

@@ -139,3 +139,22 @@ def test_a_receiver_body_over_the_limit_is_413_naming_it(run_logger) -> None:
         r = httpx.post(lg.url + "/", content=b"[" + b"1," * 10_000 + b"1]", headers=doc["headers"])
         assert r.status_code == 413 and "--max-body-bytes" in r.json()["error"]["message"]
         assert rejected(lg, "body_bytes") == 1
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+def test_a_body_sent_too_slowly_through_the_proxy_is_408_not_502(run_logger, echo_url: str, framing: str) -> None:
+    if framing == "chunked":
+        head, part = b"Transfer-Encoding: chunked\r\n", b"a\r\n0123456789\r\n"
+    else:
+        head, part = b"Content-Length: 100\r\n", b"0123456789"
+    with run_logger(upstream=echo_url, body_timeout=0.5) as lg:
+        port = int(lg.url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port)) as s:
+            s.sendall(b"POST /api/v1.0/predictions HTTP/1.1\r\nHost: x\r\n" + head + b"\r\n" + part)
+            s.settimeout(5)
+            answer = b""
+            while chunk := s.recv(65536):
+                answer += chunk
+        assert answer.split()[1] == b"408" and b"--body-timeout" in answer
+        assert rejected(lg, "read_timeout") == 1
+        assert lg.metric("inferwatch_logger_upstream_errors_total", reason="unreachable") == 0
