@@ -27,33 +27,43 @@ from inferwatch.detectors.feedback import (
 )
 from inferwatch.detectors.results import DetectorResults, Origin, origin_from_event, origin_from_headers
 from inferwatch.detectors.settings import DetectorSettings
-from inferwatch.errors import BadRequest, CodecError, InferwatchError, ModelNotFound
-from inferwatch.protocols import SELDON, V2, Payload, Tensor, decode_body, get_codec, headers
+from inferwatch.errors import BadRequest, CodecError, InferwatchError, LimitExceeded, ModelNotFound
+from inferwatch.guard import Guarded, HttpGuard
+from inferwatch.limits import MAX_JSON_DEPTH
+from inferwatch.protocols import SELDON, V2, Decoded, Payload, Tensor, decode_body, get_codec, headers
 from inferwatch.protocols.base import REQUEST, RESPONSE
 from inferwatch.protocols.cloudevents import EVENT_KINDS, CloudEvent, EventType, parse_http, to_binary_http
 from inferwatch.protocols.datatypes import datatype_for
 from inferwatch.protocols.seldon import json_message
 from inferwatch.protocols.v2 import TensorMetadata, array_tensor
 from inferwatch.protocols.v2_binary import HEADER_LENGTH, header_length
-from inferwatch.web import create_admin_app, health_report, install_error_handler, live_response
+from inferwatch.web import create_admin_app, health_report, install_error_handler, live_response, off_loop
 
 log = logging.getLogger("inferwatch.detectors.app")
 DETECTED_EVENT_TYPES: dict[str, str] = {t: k for t, (k, _) in EVENT_KINDS.items() if k in (REQUEST, RESPONSE)}
 """CloudEvent type -> body kind of the events a detector runs on (Seldon's and KServe's request/response)."""
 
 
-async def decode(request: Request, raw: bytes, kind: str, protocol: str | None, path: str) -> tuple[str, Any, Payload]:
-    """The body's protocol, parsed JSON and payload; unknown protocol or undecodable body -> 400."""
+async def decode(
+    request: Request,
+    raw: bytes,
+    kind: str,
+    protocol: str | None,
+    path: str,
+    max_depth: int = MAX_JSON_DEPTH,
+    keep_json: bool = True,
+) -> tuple[str, Any, Payload]:
+    """The body's protocol, parsed JSON (``None`` unless ``keep_json``) and payload, a large body decoded off the
+    event loop; unknown protocol or undecodable body -> 400, JSON nested deeper than ``max_depth`` -> 400 naming
+    ``--max-json-depth``."""
     if protocol:
         get_codec(protocol)  # UnknownProtocol (400) names the known ones
-    decoded = decode_body(
-        raw,
-        kind=kind,
-        protocol=protocol,
-        path=path,
-        content_type=request.headers.get("content-type"),
-        header_length=header_length(request.headers.get(HEADER_LENGTH), len(raw)),
-    )
+    content_type = request.headers.get("content-type")
+    hlen = header_length(request.headers.get(HEADER_LENGTH), len(raw))
+    args = (raw, kind, protocol, path, content_type, hlen, max_depth, keep_json)
+    decoded = await off_loop(len(raw), _decode, *args)
+    if decoded.limit is not None:
+        raise LimitExceeded(decoded.limit, f"cannot decode the {kind} body: {decoded.error}", status_code=400)
     if decoded.payload is None:
         raise CodecError(
             f"cannot decode the {kind} body: {decoded.error}",
@@ -63,11 +73,35 @@ async def decode(request: Request, raw: bytes, kind: str, protocol: str | None, 
     return decoded.protocol, decoded.json, decoded.payload
 
 
+def _decode(
+    raw: bytes,
+    kind: str,
+    protocol: str | None,
+    path: str,
+    content_type: str | None,
+    hlen: int | None,
+    max_depth: int,
+    keep_json: bool,
+) -> Decoded:
+    decoded = decode_body(
+        raw,
+        kind=kind,
+        protocol=protocol,
+        path=path,
+        content_type=content_type,
+        header_length=hlen,
+        max_depth=max_depth,
+    )
+    if not keep_json:
+        decoded.json = None  # freed here: a large body's millions of objects would stall the event loop
+    return decoded
+
+
 async def run_detector(
     core: DetectorCore, payload: Payload, results: DetectorResults | None = None, origin: Origin | None = None
 ) -> dict[str, Any]:
     """Detect on the payload's instances; with ``results``, publish the result for ``origin`` (never raises)."""
-    x = core.payload_features(payload)
+    x = await run_in_threadpool(core.payload_features, payload)
     result = await run_in_threadpool(core.detect, x)
     if results is not None and origin is not None:
         results.request(origin, result, int(x.shape[0]))
@@ -100,14 +134,16 @@ def v2_outputs(result: dict[str, Any]) -> list[Tensor]:
     return [array_tensor(name, value) for name, value in result.get("data", {}).items() if value is not None]
 
 
-def create_app(settings: DetectorSettings, core: DetectorCore, results: DetectorResults | None = None) -> FastAPI:
-    """The detector's ASGI app. Graph-component and V2 routes answer synchronously; ``POST /`` is CloudEvents.
-    With ``results`` every result is also published to the ``--results-sink`` sinks."""
+def create_app(settings: DetectorSettings, core: DetectorCore, results: DetectorResults | None = None) -> Guarded:
+    """The detector's ASGI app, behind its transport limits (``inferwatch.guard``). Graph-component and V2 routes
+    answer synchronously; ``POST /`` is CloudEvents. With ``results`` every result is also published to the
+    ``--results-sink`` sinks."""
     feedback = FeedbackService(
         core.feedback, open_feedback_store(settings.feedback_store), settings.results_model or settings.model_name
     )
     app = FastAPI(title="inferwatch detector", lifespan=lambda _: _lifespan(core, feedback))
     install_error_handler(app)
+    depth = settings.max_json_depth
     seldon_codec, v2_codec = get_codec(SELDON), get_codec(V2)
     kind_tag = core.detector_type
     event_type = settings.event_type or (
@@ -117,7 +153,13 @@ def create_app(settings: DetectorSettings, core: DetectorCore, results: Detector
     async def predict(request: Request) -> Response:
         raw = await request.body()
         proto, _, payload = await decode(
-            request, raw, "request", request.query_params.get("protocol") or settings.protocol, request.url.path
+            request,
+            raw,
+            "request",
+            request.query_params.get("protocol") or settings.protocol,
+            request.url.path,
+            depth,
+            keep_json=False,
         )
         origin = origin_from_headers(request.headers, payload.id, proto)
         return _json(seldon_codec.encode_response(json_message(await run_detector(core, payload, results, origin))))
@@ -129,7 +171,7 @@ def create_app(settings: DetectorSettings, core: DetectorCore, results: Detector
         async def handler(request: Request) -> Response:
             raw = await request.body()
             proto = request.query_params.get("protocol") or settings.protocol
-            proto, doc, payload = await decode(request, raw, kind, proto, request.url.path)
+            proto, doc, payload = await decode(request, raw, kind, proto, request.url.path, depth)
             tags = _tags(doc)  # checked before detecting: a body we cannot answer is not counted
             origin = origin_from_headers(request.headers, payload.id, proto)
             tags[kind_tag] = await run_detector(core, payload, results, origin)
@@ -184,7 +226,7 @@ def create_app(settings: DetectorSettings, core: DetectorCore, results: Detector
         if name != settings.model_name:
             raise ModelNotFound(name, settings.model_name)
         raw = await request.body()
-        _, _, payload = await decode(request, raw, "request", "v2", request.url.path)
+        _, _, payload = await decode(request, raw, "request", "v2", request.url.path, depth, keep_json=False)
         result = await run_detector(core, payload, results, origin_from_headers(request.headers, payload.id, "v2"))
         meta = {"meta": result.get("meta", {})}
         response = Payload(V2, RESPONSE, v2_outputs(result), parameters=meta, id=payload.id, model_name=name)
@@ -195,7 +237,7 @@ def create_app(settings: DetectorSettings, core: DetectorCore, results: Detector
     @app.post("/")
     async def cloudevent(request: Request) -> Response:
         raw = await request.body()
-        event = parse_http(dict(request.headers), raw)
+        event = await off_loop(len(raw), parse_http, dict(request.headers), raw, depth)
         if event.type in FEEDBACK_EVENT_TYPES:
             summary = await run_in_threadpool(feedback.handle, event.data, origin_from_event(event), None)
             return await _answer(settings, event, FEEDBACK_METRICS_EVENT_TYPE, summary)
@@ -207,11 +249,11 @@ def create_app(settings: DetectorSettings, core: DetectorCore, results: Detector
                 details={"ce_type": event.type, "accepted": accepted},
             )
         proto = event.extensions.get(headers.EXT_PROTOCOL) or settings.protocol
-        _, _, payload = await decode(request, event.data, kind, proto, "/")
+        _, _, payload = await decode(request, event.data, kind, proto, "/", depth, keep_json=False)
         result = await run_detector(core, payload, results, origin_from_event(event, proto))
         return await _answer(settings, event, event_type, result)
 
-    return app
+    return Guarded(app, HttpGuard(settings.http_limits(), core.metrics.rejected))
 
 
 async def _answer(settings: DetectorSettings, event: CloudEvent, event_type: str, result: Any) -> Response:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from inferwatch.metrics import LATENCY_BUCKETS
+from inferwatch.metrics import LATENCY_BUCKETS, rejected_counter
 
 ALL = ""
 
@@ -23,6 +23,8 @@ class DetectorMetrics:
     """Metrics of one detector, registered on an injected registry."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
+        self.rejected = rejected_counter(registry)
+        """Requests refused by a transport limit (``inferwatch.guard``)."""
         self.is_outlier = Counter(
             "seldon_metric_outlier_is_outlier",
             "Instances flagged as outliers.",

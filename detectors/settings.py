@@ -9,9 +9,10 @@ from pydantic_settings import SettingsConfigDict
 
 from inferwatch.delivery.publisher import ResultsSettings
 from inferwatch.protocols.limits import DEFAULT_MAX_ELEMENTS
+from inferwatch.settings import HttpLimitSettings
 
 
-class DetectorSettings(ResultsSettings):
+class DetectorSettings(ResultsSettings, HttpLimitSettings):
     """How one detector is served (graph component, V2 model and CloudEvents receiver on one port)."""
 
     model_config = SettingsConfigDict(env_prefix="INFERWATCH_DETECTOR_", extra="ignore")

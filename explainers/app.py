@@ -22,14 +22,15 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from inferwatch import ids
+from inferwatch import ids, limits
 from inferwatch.errors import BadRequest, ModelNotFound
 from inferwatch.explainers.core import ExplainerCore
 from inferwatch.explainers.results import ExplainerResults, explained_origin
 from inferwatch.explainers.settings import ExplainerSettings
+from inferwatch.guard import Guarded, HttpGuard
 from inferwatch.protocols import KSERVE_V1, SELDON, V2, Payload, Tensor, get_codec
 from inferwatch.protocols.headers import X_REQUEST_ID
-from inferwatch.web import create_admin_app, health_report, install_error_handler, live_response
+from inferwatch.web import create_admin_app, health_report, install_error_handler, live_response, off_loop
 
 
 def _json(body: Any, status: int = 200, request_id: str | None = None) -> Response:
@@ -37,9 +38,15 @@ def _json(body: Any, status: int = 200, request_id: str | None = None) -> Respon
     return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
 
 
-async def _body(request: Request) -> dict[str, Any]:
+async def _body(request: Request, max_depth: int) -> tuple[dict[str, Any], int]:
+    """The JSON object of the body (parsed off the event loop when large) and the body's size in bytes."""
+    raw = await request.body()
+    return await off_loop(len(raw), _parse, raw, max_depth), len(raw)
+
+
+def _parse(raw: bytes, max_depth: int) -> dict[str, Any]:
     try:
-        body = orjson.loads(await request.body())
+        body = limits.loads(raw, max_depth)
     except orjson.JSONDecodeError as e:
         raise BadRequest(f"invalid JSON: {e}") from e
     if not isinstance(body, dict):
@@ -70,9 +77,11 @@ def _one_or_all(explanations: list[dict[str, Any]], request_id: str) -> Response
     return _json(explanations[0] if len(explanations) == 1 else {"explanations": explanations}, request_id=request_id)
 
 
-def create_app(settings: ExplainerSettings, core: ExplainerCore, results: ExplainerResults | None = None) -> FastAPI:
-    """The explainer's public app; the core is started and stopped by the app's lifespan. With ``results`` every
-    explanation is also published to the ``--results-sink`` sinks."""
+def create_app(settings: ExplainerSettings, core: ExplainerCore, results: ExplainerResults | None = None) -> Guarded:
+    """The explainer's public app, behind its transport limits (``inferwatch.guard``); the core is started and
+    stopped by the app's lifespan. With ``results`` every explanation is also published to the ``--results-sink``
+    sinks. Large bodies are parsed and decoded off the event loop."""
+    depth = settings.max_json_depth
 
     async def explain(
         request: Request, data: Any, params: dict[str, Any], body_id: str | None
@@ -105,8 +114,8 @@ def create_app(settings: ExplainerSettings, core: ExplainerCore, results: Explai
     seldon, kserve, v2 = get_codec(SELDON), get_codec(KSERVE_V1), get_codec(V2)
 
     async def seldon_explain(request: Request) -> Response:
-        body = await _body(request)
-        payload = seldon.decode_request({k: v for k, v in body.items() if k != "parameters"})
+        body, size = await _body(request, depth)
+        payload = await off_loop(size, seldon.decode_request, {k: v for k, v in body.items() if k != "parameters"})
         return _one_or_all(*await explain(request, _data(payload), _params(body), payload.id))
 
     app.add_api_route("/api/v1.0/explain", seldon_explain, methods=["POST"])
@@ -114,15 +123,16 @@ def create_app(settings: ExplainerSettings, core: ExplainerCore, results: Explai
 
     @app.post("/v1/models/{name}:explain")
     async def kserve_explain(name: str, request: Request) -> Response:
-        body = await _body(request)
-        payload = kserve.decode_request({k: v for k, v in body.items() if k != "parameters"})
+        body, size = await _body(request, depth)
+        payload = await off_loop(size, kserve.decode_request, {k: v for k, v in body.items() if k != "parameters"})
         return _one_or_all(*await explain(request, _data(payload), _params(body), payload.id))
 
     @app.post("/v2/models/{name}/infer")
     async def v2_explain(name: str, request: Request) -> Response:
         if name != settings.model_name:
             raise ModelNotFound(name, settings.model_name)
-        payload = v2.decode_request(await _body(request))
+        body, size = await _body(request, depth)
+        payload = await off_loop(size, v2.decode_request, body)
         params = payload.parameters.get("explain_parameters") or {}
         if not isinstance(params, dict):
             raise BadRequest("parameters.explain_parameters must be a JSON object")
@@ -134,7 +144,7 @@ def create_app(settings: ExplainerSettings, core: ExplainerCore, results: Explai
 
     @app.post("/explain")
     async def plain_explain(request: Request) -> Response:
-        body = await _body(request)
+        body, _ = await _body(request, depth)
         if "instances" not in body:
             raise BadRequest("body needs 'instances'")
         explanations, rid = await explain(request, body["instances"], _params(body), ids.from_body(body))
@@ -158,7 +168,7 @@ def create_app(settings: ExplainerSettings, core: ExplainerCore, results: Explai
     app.add_api_route("/v2/health/live", v2_live, methods=["GET"], summary="Liveness (V2)")
     for path in ("/health/status", "/health/ready", "/v2/health/ready", "/v2/models/{name}/ready"):
         app.add_api_route(path, ready, methods=["GET"], summary="Readiness: 503 until the explainer is fitted")
-    return app
+    return Guarded(app, HttpGuard(settings.http_limits(), core.metrics.rejected))
 
 
 def create_explainer_admin_app(core: ExplainerCore) -> FastAPI:

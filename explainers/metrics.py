@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from inferwatch.metrics import LATENCY_BUCKETS, new_registry
+from inferwatch.metrics import LATENCY_BUCKETS, new_registry, rejected_counter
 
 MODEL_CALL_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 
@@ -14,6 +14,8 @@ class ExplainerMetrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or new_registry()
+        self.rejected = rejected_counter(self.registry)
+        """Requests refused by a transport limit (``inferwatch.guard``)."""
         self.latency = Histogram(
             "inferwatch_explainer_explain_seconds",
             "Time to answer one explain request",

@@ -13,7 +13,7 @@ from inferwatch.delivery.publisher import ResultsSettings
 from inferwatch.explainers.kinds import PARAM_BOUNDS, parse_limits
 from inferwatch.protocols import normalize_protocol
 from inferwatch.protocols.limits import DEFAULT_MAX_ELEMENTS
-from inferwatch.settings import split_list
+from inferwatch.settings import HttpLimitSettings, split_list
 
 StrList = Annotated[list[str], NoDecode]
 
@@ -35,7 +35,7 @@ def parse_options(items: list[str]) -> dict[str, Any]:
     return out
 
 
-class ExplainerSettings(ResultsSettings):
+class ExplainerSettings(ResultsSettings, HttpLimitSettings):
     """How the explainer server runs: which alibi explainer, fitted on what, in front of which model."""
 
     model_config = SettingsConfigDict(env_prefix="INFERWATCH_EXPLAINER_", extra="ignore")

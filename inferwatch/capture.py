@@ -16,18 +16,20 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import gzip
 import hashlib
-import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from inferwatch import jsonenc, timestamps
-from inferwatch.protocols import Decoded, decode_body, model_from_path
+from inferwatch import jsonenc, limits, timestamps
+from inferwatch.errors import LimitExceeded
+from inferwatch.limits import HttpLimits
+from inferwatch.protocols import UNKNOWN, Decoded, decode_body, model_from_path
 from inferwatch.records import Flag, InferenceRecord, PayloadRecord, Redaction
 from inferwatch.redact import Redactor
 from inferwatch.results import ResultRecord
 
+_DECOMPRESSION = (limits.DECOMPRESSED_BYTES, limits.DECOMPRESSION_RATIO)
 Unparsed = Literal["drop", "keep"]
 """What happens to a body redaction cannot handle: ``drop`` its bytes (default) or ``keep`` them as captured."""
 
@@ -48,6 +50,13 @@ class Body:
     decompressed); ``withheld`` — ``raw`` is empty and ``sha256``/``parse_error`` describe the body; ``kept``."""
     sha256: str | None = None
     parse_error: str | None = None
+    limit: str | None = None
+    """Set by ``RecordBuilder`` when the body crossed a limit (``inferwatch.limits``) and could not be decoded:
+    ``decompressed_bytes``/``decompression_ratio`` — ``raw`` is empty, ``sha256``/``size`` describe the compressed
+    bytes captured; ``json_depth`` — ``raw`` is kept, not decoded."""
+    refused_for: str | None = None
+    """The limit a request was refused for on arrival (a CloudEvent too deep to read): ``raw`` is what was sent,
+    ``parse_error`` why; it is recorded, not decoded."""
 
     @classmethod
     def capture(
@@ -102,11 +111,22 @@ class RecordBuilder:
     """Turns exchanges into records. Thread-safe; holds only configuration.
 
     ``redactor``: paths/fields masked before anything is stored (see the module doc); ``unparsed``: what happens
-    to a body it cannot redact (``drop``: withheld; ``keep``: stored as captured and flagged ``unredacted``)."""
+    to a body it cannot redact (``drop``: withheld; ``keep``: stored as captured and flagged ``unredacted``).
+    ``limits``: a gzip/deflate body is decompressed up to ``decompressed_bytes``/``decompression_ratio`` and JSON
+    decoded up to ``json_depth``; a body over one is recorded all the same (flagged ``limit_exceeded``, the reason in
+    its ``parse_error``) and ``on_limit`` is called with the limit's name."""
 
-    def __init__(self, redactor: Redactor | None = None, unparsed: Unparsed = "drop") -> None:
+    def __init__(
+        self,
+        redactor: Redactor | None = None,
+        unparsed: Unparsed = "drop",
+        limits: HttpLimits | None = None,
+        on_limit: Callable[[str], None] | None = None,
+    ) -> None:
         self.redactor = redactor if redactor else None
         self.unparsed = unparsed
+        self.limits = limits or HttpLimits()
+        self.on_limit = on_limit
 
     def scrub(self, ex: Exchange) -> Exchange:
         """``ex`` as it may be written to disk before its record is built (the write-ahead log): bodies and tags
@@ -183,6 +203,10 @@ class RecordBuilder:
         setattr(rec, kind, out)
         if body.truncated:
             rec.flag(Flag.TRUNCATED)
+        if limit := body.limit or (decoded.limit if decoded is not None else None):
+            rec.flag(Flag.LIMIT_EXCEEDED)
+            if self.on_limit is not None and limit != body.refused_for:  # refused on arrival: counted there
+                self.on_limit(limit)
         if body.redaction in (Redaction.MASKED, Redaction.WITHHELD):
             rec.flag(Flag.REDACTED)
         elif body.redaction == Redaction.KEPT:
@@ -211,9 +235,25 @@ class RecordBuilder:
 
     def _prepare(self, body: Body, kind: str, ex: Exchange) -> _Side:
         """Decode ``body`` and redact it: what a record may keep of it."""
-        if body.redaction == Redaction.WITHHELD:  # scrubbed before the write-ahead log
+        if body.redaction == Redaction.WITHHELD or body.limit in _DECOMPRESSION:  # done before the write-ahead log
             return _Side(body, b"", None)
-        raw = body.raw if body.truncated else _decompress(body.raw, body.content_encoding)
+        if body.refused_for is not None and body.redaction is None:  # not decoded: it is why it was refused
+            refused = Decoded(UNKNOWN, None, None, body.parse_error)
+            return _Side(body, body.raw, refused) if self.redactor is None else self._unredactable(body, b"", refused)
+        try:
+            raw = body.raw if body.truncated else self._decompress(body)
+        except LimitExceeded as e:  # kept as the compressed bytes' size and hash (withheld too when redacting)
+            over = Body(
+                b"",
+                body.content_type,
+                body.size,
+                body.truncated,
+                redaction=None if self.redactor is None else Redaction.WITHHELD,
+                sha256=hashlib.sha256(body.raw).hexdigest(),
+                parse_error=e.message,
+                limit=e.limit,
+            )
+            return _Side(over, b"", None)
         hlen = None if body.truncated else body.header_length
 
         def decode(data: bytes, protocol: str | None = ex.protocol, header_length: int | None = hlen) -> Decoded:
@@ -224,6 +264,7 @@ class RecordBuilder:
                 path=ex.path,
                 content_type=body.content_type,
                 header_length=header_length,
+                max_depth=self.limits.json_depth,
             )
 
         if self.redactor is None or body.redaction is not None or not raw:  # off, already done, or nothing to do
@@ -241,6 +282,10 @@ class RecordBuilder:
         safe = dataclasses.replace(body, raw=raw, content_encoding=None, header_length=None, redaction=Redaction.MASKED)
         return _Side(safe, raw, decode(raw, hint, None))
 
+    def _decompress(self, body: Body) -> bytes:
+        lim = self.limits
+        return limits.decompress(body.raw, body.content_encoding, lim.decompressed_bytes, lim.decompression_ratio)
+
     def _unredactable(self, body: Body, raw: bytes, decoded: Decoded) -> _Side:
         if self.unparsed == "keep":
             return _Side(dataclasses.replace(body, redaction=Redaction.KEPT), raw, decoded)
@@ -252,6 +297,8 @@ class RecordBuilder:
             redaction=Redaction.WITHHELD,
             sha256=hashlib.sha256(body.raw).hexdigest(),
             parse_error=_safe_error(decoded),
+            limit=decoded.limit or body.limit,
+            refused_for=body.refused_for,
         )
         return _Side(withheld, b"", None)
 
@@ -286,17 +333,6 @@ def _safe_error(decoded: Decoded) -> str | None:
     if decoded.json is None:
         return decoded.error
     return f"{decoded.protocol}: JSON that does not follow the protocol (the codec's reason may quote the body)"
-
-
-def _decompress(raw: bytes, encoding: str | None) -> bytes:
-    try:
-        if encoding == "gzip":
-            return gzip.decompress(raw)
-        if encoding == "deflate":
-            return zlib.decompress(raw)
-    except (OSError, zlib.error, EOFError):
-        return raw
-    return raw
 
 
 def _text(raw: bytes) -> tuple[str, str]:

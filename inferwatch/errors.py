@@ -72,6 +72,17 @@ class PayloadTooLarge(InferwatchError):
     status_code = 413
 
 
+class LimitExceeded(InferwatchError):
+    """A request crossed one of the transport limits (``inferwatch.limits``). ``limit`` names it — the label of
+    ``inferwatch_http_rejected_total`` — and the message names the flag that sets it."""
+
+    status_code = 413
+
+    def __init__(self, limit: str, message: str, *, status_code: int | None = None) -> None:
+        super().__init__(message, status_code=status_code, details={"limit": limit})
+        self.limit = limit
+
+
 class UnprocessableEntity(InferwatchError):
     """Well-formed but semantically wrong input, e.g. wrong feature count."""
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 # Buckets (seconds) suited to in-process work and loopback HTTP: 100 µs to 10 s.
@@ -34,3 +34,16 @@ def new_registry() -> CollectorRegistry:
 def render(registry: CollectorRegistry) -> tuple[bytes, str]:
     """The text exposition of ``registry`` and its content type."""
     return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+def rejected_counter(registry: CollectorRegistry) -> Counter:
+    """``inferwatch_http_rejected_total{limit}``: requests refused by a transport limit (``inferwatch.limits``).
+    Each HTTP service registers it once, on its own registry."""
+    return Counter(
+        "inferwatch_http_rejected_total",
+        "Requests refused (413, 400, 431, 408) or bodies not decoded because they crossed a transport limit, by "
+        "limit: body_bytes, decompressed_bytes, decompression_ratio, json_depth, header_bytes, header_count, "
+        "read_timeout.",
+        ["limit"],
+        registry=registry,
+    )

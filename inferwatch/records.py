@@ -28,6 +28,7 @@ class Flag(StrEnum):
     REDUCED = "reduced"  # a sink could not take it whole: decoded payloads and instances left out (``reduction``)
     SHED = "shed"  # raw bodies left out too, only their size and sha256 kept (``reduction``)
     COLLISION = "collision"  # its request id was already taken: stored as <id>~<suffix>, tags.request_id = <id>
+    LIMIT_EXCEEDED = "limit_exceeded"  # a body crossed a limit (decompressed size/ratio, JSON depth): not decoded
 
 
 class Redaction(StrEnum):

@@ -1,5 +1,8 @@
 """Running a service's ASGI app and its admin app (metrics, health) side by side in one process.
 
+Every server runs with the transport limits of the app's guard (``inferwatch.guard``; its admin app with the same
+limits, an app without a guard with the defaults of ``inferwatch.limits.HttpLimits``).
+
 SIGTERM/SIGINT stop both servers gracefully; the caller then stops its core object (which drains
 delivery), so a rolling restart loses nothing that was accepted.
 """
@@ -15,6 +18,9 @@ from typing import Any, Literal
 
 import uvicorn
 
+from inferwatch.guard import HttpGuard, guard_of
+from inferwatch.limits import HttpLimits
+
 Side = tuple[Any, str, int]
 """Another app served alongside the main one: ``(app, host, port)``."""
 
@@ -27,7 +33,17 @@ class _AdminServer(uvicorn.Server):
         yield
 
 
-def _config(app: Any, host: str, port: int, lifespan: Literal["on", "off"], proxy: bool = False) -> uvicorn.Config:
+def config(
+    app: Any,
+    host: str,
+    port: int,
+    lifespan: Literal["on", "off"] = "on",
+    proxy: bool = False,
+    guard: HttpGuard | None = None,
+) -> uvicorn.Config:
+    """uvicorn's configuration of one server: the HTTP protocol of ``guard`` (else the app's own, else defaults)
+    enforces the header limits and header timeout (``inferwatch.guard``)."""
+    guard = guard_of(app) or guard or HttpGuard(HttpLimits())
     # a proxy passes the model's own Server/Date headers through: uvicorn must not add a second pair
     return uvicorn.Config(
         app,
@@ -38,6 +54,8 @@ def _config(app: Any, host: str, port: int, lifespan: Literal["on", "off"], prox
         lifespan=lifespan,
         server_header=not proxy,
         date_header=not proxy,
+        http=guard.protocol(),
+        h11_max_incomplete_event_size=guard.limits.header_bytes,
     )
 
 
@@ -65,10 +83,10 @@ async def serve(
     signal reaches the main server; the others then stop too. ``when_started`` runs once every server
     listens; if it returns True, everything stops. ``proxy``: the main app relays another server's
     responses, so uvicorn adds no Server/Date headers of its own."""
-    main = uvicorn.Server(_config(app, host, port, "on", proxy))
-    others = [_AdminServer(_config(a, h, p, "on")) for a, h, p in side]
+    main = uvicorn.Server(config(app, host, port, "on", proxy))
+    others = [_AdminServer(config(a, h, p, "on")) for a, h, p in side]
     if admin_app and admin_port:
-        others.append(_AdminServer(_config(admin_app, host, admin_port, "off")))
+        others.append(_AdminServer(config(admin_app, host, admin_port, "off", guard=guard_of(app))))
     tasks = [asyncio.create_task(s.serve()) for s in others]
 
     async def _after_start() -> None:

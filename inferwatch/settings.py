@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from inferwatch import limits
 from inferwatch.errors import ConfigError
 
 S = TypeVar("S", bound=BaseSettings)
@@ -39,6 +40,53 @@ class CommonSettings(BaseSettings):
     def default_store_uri(self) -> str:
         """The embedded SQLite store used when no sink is configured."""
         return f"sqlite:///{self.home / 'inferwatch.db'}"
+
+
+class HttpLimitSettings(BaseSettings):
+    """The transport limits of an HTTP service (``inferwatch.limits``); each service's settings class inherits
+    these fields, so every service has the same flags under its own env prefix."""
+
+    max_body_bytes: int = Field(
+        32 << 20,
+        ge=0,
+        description="Largest request body accepted, in bytes; larger is answered 413 before it is read "
+        "(0: no limit). The logger proxy does not apply it: it streams any body to the model and records the "
+        "first --max-payload-bytes.",
+    )
+    max_header_bytes: int = Field(
+        64 << 10, ge=1024, description="Largest request line plus header fields, in bytes; larger is answered 431."
+    )
+    max_header_count: int = Field(100, ge=1, description="Most header fields in one request; more is answered 431.")
+    header_timeout: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds a client has to send a request's headers (from the connection or its first byte); "
+        "then the connection is answered 408 and closed.",
+    )
+    body_timeout: float = Field(
+        60.0,
+        gt=0,
+        description="Seconds a client has to send a request's whole body once its headers are in; then it is "
+        "answered 408 (or the connection closed if the answer has begun).",
+    )
+    max_json_depth: int = Field(
+        limits.MAX_JSON_DEPTH,
+        ge=1,
+        le=limits.JSON_DEPTH_CEILING,
+        description="Deepest nesting of arrays/objects in a JSON body or CloudEvent; deeper is answered 400 "
+        "(the logger records such a body raw, flagged limit_exceeded).",
+    )
+
+    def http_limits(self) -> limits.HttpLimits:
+        """The value object the transport layer enforces."""
+        return limits.HttpLimits(
+            body_bytes=self.max_body_bytes or None,
+            header_bytes=self.max_header_bytes,
+            header_count=self.max_header_count,
+            header_timeout=self.header_timeout,
+            body_timeout=self.body_timeout,
+            json_depth=self.max_json_depth,
+        )
 
 
 def split_list(v: object) -> object:

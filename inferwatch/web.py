@@ -4,6 +4,8 @@ app."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -11,18 +13,25 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CollectorRegistry
 from starlette.concurrency import run_in_threadpool
 
-from inferwatch.errors import InferwatchError
+from inferwatch.errors import InferwatchError, LimitExceeded
+from inferwatch.guard import SCOPE_KEY, HttpGuard
 from inferwatch.health import Health
 from inferwatch.metrics import render
 
 log = logging.getLogger("inferwatch.web")
+T = TypeVar("T")
+OFF_LOOP_BYTES = 64 << 10
+"""Bodies larger than this are decoded in the thread pool (``off_loop``)."""
 
 
 def install_error_handler(app: FastAPI) -> None:
-    """One handler: ``InferwatchError`` -> its status and ``{"error": {...}}``; validation -> 422."""
+    """One handler: ``InferwatchError`` -> its status and ``{"error": {...}}``; validation -> 422. A
+    ``LimitExceeded`` is counted on the guard of the request (``inferwatch.guard``)."""
 
     @app.exception_handler(InferwatchError)
-    async def _inferwatch_error(_: Request, exc: InferwatchError) -> JSONResponse:
+    async def _inferwatch_error(request: Request, exc: InferwatchError) -> JSONResponse:
+        if isinstance(exc, LimitExceeded) and isinstance(guard := request.scope.get(SCOPE_KEY), HttpGuard):
+            guard.count(exc.limit)
         if exc.status_code >= 500:
             log.error("%s: %s", type(exc).__name__, exc.message)
         return JSONResponse(exc.to_dict(), status_code=exc.status_code)
@@ -31,6 +40,14 @@ def install_error_handler(app: FastAPI) -> None:
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         body = {"error": {"type": "ValidationError", "message": "invalid request", "details": exc.errors()}}
         return JSONResponse(body, status_code=422)
+
+
+async def off_loop(size: int, fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` in the thread pool when it decodes a body over ``OFF_LOOP_BYTES`` (``size``), so a large body
+    does not stall every other request on the event loop; small ones are decoded in place (cheaper)."""
+    if size > OFF_LOOP_BYTES:
+        return await run_in_threadpool(fn, *args)
+    return fn(*args)
 
 
 def live_response(health: Health) -> JSONResponse:

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from inferwatch.guard import Guarded
 from inferwatch.logger.proxy import ProxyApp
 from inferwatch.logger.receiver import create_receiver_app
 from inferwatch.logger.service import LoggerService
@@ -13,10 +14,11 @@ from inferwatch.web import create_admin_app
 
 
 def create_app(service: LoggerService) -> Any:
-    """Proxy mode when an upstream is configured, else the CloudEvents receiver."""
+    """Proxy mode when an upstream is configured, else the CloudEvents receiver; either behind the transport
+    limits of ``service.guard``."""
     if service.settings.mode == "proxy":
-        return ProxyApp(service)
-    return create_receiver_app(service)
+        return Guarded(ProxyApp(service), service.guard)
+    return Guarded(create_receiver_app(service), service.guard)
 
 
 def create_logger_admin_app(service: LoggerService) -> FastAPI:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from inferwatch.metrics import LATENCY_BUCKETS
+from inferwatch.metrics import LATENCY_BUCKETS, rejected_counter
 
 
 class LoggerMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
+        self.rejected = rejected_counter(registry)
         self.proxy_seconds = Histogram(
             "inferwatch_logger_proxy_duration_seconds",
             "Time from receiving a request to the end of the response, upstream included.",

@@ -21,7 +21,7 @@ import aiohttp
 import orjson
 
 from inferwatch.capture import Body, Exchange
-from inferwatch.errors import InferwatchError, UpstreamError, UpstreamTimeout
+from inferwatch.errors import BadRequest, InferwatchError, LimitExceeded, UpstreamError, UpstreamTimeout
 from inferwatch.ids import request_id_for
 from inferwatch.logger.service import LoggerService
 from inferwatch.logger.upstream import UpstreamPool
@@ -56,6 +56,7 @@ _HOP_BY_HOP_B = frozenset(h.encode() for h in HOP_BY_HOP)
 _RESPONSE_DROP_B = _HOP_BY_HOP_B | {X_REQUEST_ID.encode()}
 _SKIP_AUTO = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
 _HEADER_LENGTH_B = HEADER_LENGTH.encode()
+_ODD_TARGET = "{} {}: the proxy forwards requests for paths starting with '/' only (not asterisk-form targets)"
 
 
 class ProxyApp:
@@ -116,6 +117,10 @@ class ProxyApp:
     async def _proxy(self, scope: Scope, receive: Receive, send: Send) -> None:
         received = time.time()
         start = time.perf_counter()
+        if not scope["path"].startswith("/"):  # "OPTIONS *", "HEAD *": about this server, nothing to forward
+            body = orjson.dumps(BadRequest(_ODD_TARGET.format(scope["method"], scope["path"])).to_dict())
+            await _send_simple(send, 400, body, None)
+            return
         raw_headers: list[tuple[bytes, bytes]] = scope["headers"]
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw_headers}
         method: str = scope["method"]
@@ -161,8 +166,12 @@ class ProxyApp:
                     f"model server at {self.upstream} did not answer within {self.service.settings.upstream_timeout:g}s"
                 ) from e
             except (aiohttp.ClientError, OSError) as e:
+                if (limit := _limit_exceeded(e)) is not None:  # the client's body broke off, not the model
+                    raise limit from e
                 raise UpstreamError(f"model server at {self.upstream} is unreachable: {e}") from e
         except InferwatchError as e:
+            if isinstance(e, LimitExceeded):
+                raise  # answered by the guard (inferwatch.guard.Guarded)
             status = e.status_code
             self.service.metrics.upstream_errors.labels("timeout" if status == 504 else "unreachable").inc()
             body = orjson.dumps(e.to_dict())
@@ -332,6 +341,17 @@ class _Capture:
         return Body(raw, content_type, self.size, self.size > self.kept, encoding, length)
 
 
+def _limit_exceeded(e: BaseException) -> LimitExceeded | None:
+    """The transport limit (``inferwatch.guard``: the body timeout) behind an upstream error: a streamed request
+    body stops when the client's ``receive`` raises, and aiohttp reports that as a failed send."""
+    seen: BaseException | None = e
+    while seen is not None:
+        if isinstance(seen, LimitExceeded):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def _header(raw_headers: Any, name: bytes) -> str | None:
     """One header of an upstream answer (``name`` lower-case), or ``None``."""
     for key, value in raw_headers:
@@ -377,16 +397,9 @@ async def _stream_request(receive: Receive, capture: _Capture) -> AsyncIterator[
             return
 
 
-async def _send_simple(send: Send, status: int, body: bytes, rid: str) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (X_REQUEST_ID.encode(), rid.encode("latin-1")),
-            ],
-        }
-    )
+async def _send_simple(send: Send, status: int, body: bytes, rid: str | None) -> None:
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if rid is not None:
+        headers.append((X_REQUEST_ID.encode(), rid.encode("latin-1")))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

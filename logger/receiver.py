@@ -15,15 +15,16 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from inferwatch import ids
 from inferwatch.capture import Body, Exchange
-from inferwatch.errors import BadRequest
+from inferwatch.errors import BadRequest, LimitExceeded
 from inferwatch.logger.pairing import Half, Pairer
 from inferwatch.logger.service import LoggerService
 from inferwatch.protocols.cloudevents import CloudEvent, InferenceEventInfo, inference_info, parse_http
-from inferwatch.protocols.headers import SKIP_LOGGING
+from inferwatch.protocols.headers import CONTENT_TYPE, SKIP_LOGGING
 from inferwatch.records import EVENT_MARK
 from inferwatch.results import FOR_REQUEST_TAG
-from inferwatch.web import install_error_handler, live_response, ready_response
+from inferwatch.web import install_error_handler, live_response, off_loop, ready_response
 
 PAIRED_KINDS = frozenset({"request", "response"})
 
@@ -69,9 +70,15 @@ def create_receiver_app(service: LoggerService) -> FastAPI:
     async def receive(request: Request) -> dict[str, str]:
         body = await request.body()
         headers = {k.lower(): v for k, v in request.headers.items()}
+        depth = service.limits.json_depth
         try:
-            event = parse_http(headers, body)
-            info = inference_info(event)
+            event = await off_loop(len(body), parse_http, headers, body, depth)
+            info = inference_info(event, depth)
+        except LimitExceeded as e:
+            service.metrics.events.labels("unknown", "rejected").inc()
+            # the logger never drops what it was sent: what could not be read as an event is recorded as it came
+            await service.record_acked(_refused(body, headers, e, service.settings.max_payload_bytes))
+            raise
         except BadRequest:
             service.metrics.events.labels("unknown", "rejected").inc()
             raise
@@ -102,6 +109,23 @@ def create_receiver_app(service: LoggerService) -> FastAPI:
         return await ready_response(service.probes)
 
     return app
+
+
+def _refused(body: bytes, headers: dict[str, str], e: LimitExceeded, max_payload: int) -> Exchange:
+    """The record of an event that could not be read as one (nested too deep): its bytes as captured, flagged
+    partial, under a new id (its own could not be read), ``tags.refused`` naming the limit."""
+    ex = Exchange(
+        request_id=ids.new_request_id(),
+        received_at=time.time(),
+        source="cloudevents",
+        partial=True,
+        error=f"CloudEvent refused: {e.message}",
+        tags={"refused": e.limit},
+    )
+    ex.request = Body.capture(body, headers.get(CONTENT_TYPE), max_payload)
+    ex.request.limit = ex.request.refused_for = e.limit
+    ex.request.parse_error = e.message
+    return ex
 
 
 def _template(event: CloudEvent, info: InferenceEventInfo) -> Exchange:

@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from inferwatch.capture import Exchange, RecordBuilder
 from inferwatch.delivery import DeliveryMetrics, DeliveryOptions, Pipeline, decode_exchange, encode_exchange
+from inferwatch.guard import HttpGuard
 from inferwatch.health import Check, Health
 from inferwatch.logger.collisions import REQUEST_ID_TAG, RecordIds
 from inferwatch.logger.metrics import LoggerMetrics
@@ -48,7 +49,15 @@ class LoggerService:
             uris = settings.sink or [common().default_store_uri]
             sinks = [open_sink(u) for u in uris]
         self.sinks = sinks
-        self.builder = RecordBuilder(Redactor(settings.redact_path, settings.redact_field), settings.redact_unparsed)
+        self.limits = settings.http_limits()
+        self.guard = HttpGuard(self.limits, self.metrics.rejected)
+        """The transport limits of the proxy or receiver, counted on ``inferwatch_http_rejected_total``."""
+        self.builder = RecordBuilder(
+            Redactor(settings.redact_path, settings.redact_field),
+            settings.redact_unparsed,
+            self.limits,
+            self.guard.count,
+        )
         self.pipeline: Pipeline[Exchange] = Pipeline(
             sinks,
             self.build,

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
+from inferwatch.limits import HttpLimits
 from inferwatch.protocols.limits import DEFAULT_MAX_ELEMENTS
-from inferwatch.settings import split_list
+from inferwatch.settings import HttpLimitSettings, split_list
 
 StrList = Annotated[list[str], NoDecode]
 
 
-class LoggerSettings(BaseSettings):
+class LoggerSettings(HttpLimitSettings):
     """How the request logger runs. With ``upstream`` it is a reverse proxy in front of a model server;
     without, a CloudEvents receiver for the Seldon executor's and KServe's loggers."""
 
@@ -40,7 +42,22 @@ class LoggerSettings(BaseSettings):
     )
     sample_rate: float = Field(1.0, ge=0.0, le=1.0, description="Fraction of requests logged, 0..1.")
     max_payload_bytes: int = Field(
-        1_048_576, ge=0, description="Bodies over this many bytes are truncated and flagged."
+        1_048_576,
+        ge=0,
+        description="Bodies (requests and responses) over this many bytes are recorded truncated to their first "
+        "bytes and flagged truncated; the proxy still forwards them whole.",
+    )
+    max_decompressed_bytes: int = Field(
+        16 << 20,
+        ge=1,
+        description="Largest size a gzip/deflate body is decompressed to for its record; a body over it is recorded "
+        "as the compressed bytes' size and SHA-256, flagged limit_exceeded.",
+    )
+    max_decompression_ratio: float = Field(
+        100.0,
+        gt=1,
+        description="Largest decompressed/compressed size ratio of a gzip/deflate body (applies above 1 MiB "
+        "decompressed); over it, recorded as with --max-decompressed-bytes.",
     )
     redact_path: StrList = Field(
         default_factory=list,
@@ -140,6 +157,16 @@ class LoggerSettings(BaseSettings):
         if not v.startswith(("http://", "https://")):
             raise ValueError(f"upstream must be an http:// or https:// URL, got {v!r}")
         return v.rstrip("/")
+
+    def http_limits(self) -> HttpLimits:
+        """The transport limits; the proxy takes bodies of any size (the model decides), the receiver does not."""
+        base = super().http_limits()
+        return replace(
+            base,
+            body_bytes=None if self.mode == "proxy" else base.body_bytes,
+            decompressed_bytes=self.max_decompressed_bytes,
+            decompression_ratio=self.max_decompression_ratio,
+        )
 
     @property
     def pairing_bytes(self) -> int:

@@ -11,6 +11,8 @@ from typing import Any
 
 import uvicorn
 
+from inferwatch.serve import config
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -56,9 +58,7 @@ class _ThreadServer(uvicorn.Server):
 def serving(app: Any, port: int | None = None) -> Iterator[str]:
     """Serve ``app`` on 127.0.0.1 until the block ends; yields its base URL."""
     port = port or free_port()
-    server = _ThreadServer(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on")
-    )
+    server = _ThreadServer(config(app, "127.0.0.1", port))  # the services' own limits (inferwatch.guard)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

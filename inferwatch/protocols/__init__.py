@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from inferwatch.errors import UnknownProtocol
+from inferwatch.limits import MAX_JSON_DEPTH
 from inferwatch.protocols import decode as _decode
 from inferwatch.protocols.aliases import ALIASES, KSERVE_V1, PROTOCOLS, SELDON, V2, normalize_protocol
 from inferwatch.protocols.base import Codec
@@ -42,15 +43,24 @@ def decode_body(
     path: str | None = None,
     content_type: str | None = None,
     header_length: int | None = None,
+    max_depth: int = MAX_JSON_DEPTH,
 ) -> Decoded:
     """Decode a captured body; never raises for bad input (see ``Decoded.error``).
 
     The codec is chosen by the ``protocol`` hint (name or alias), else the ``path``, else by sniffing the
     JSON. An empty body gives ``error == "empty body"``. ``header_length``: the body's
     ``Inference-Header-Content-Length`` (V2 binary tensor extension, ``inferwatch.protocols.v2_binary``).
+    JSON nested deeper than ``max_depth`` (``--max-json-depth``) is not decoded: ``Decoded.limit`` says so.
     """
     return _decode.decode_body(
-        raw, CODECS, kind=kind, protocol=protocol, path=path, content_type=content_type, header_length=header_length
+        raw,
+        CODECS,
+        kind=kind,
+        protocol=protocol,
+        path=path,
+        content_type=content_type,
+        header_length=header_length,
+        max_depth=max_depth,
     )
 
 

@@ -19,6 +19,7 @@ from urllib.parse import quote, unquote
 
 import orjson
 
+from inferwatch import limits
 from inferwatch.errors import CodecError
 from inferwatch.protocols import headers as h
 from inferwatch.protocols.aliases import normalize_protocol
@@ -76,12 +77,13 @@ class CloudEvent:
     data: bytes = b""
 
 
-def parse_http(headers: Mapping[str, str], body: bytes) -> CloudEvent:
-    """An HTTP request as a CloudEvent (binary or structured mode); ``CodecError`` says why not."""
+def parse_http(headers: Mapping[str, str], body: bytes, max_depth: int = limits.MAX_JSON_DEPTH) -> CloudEvent:
+    """An HTTP request as a CloudEvent (binary or structured mode); ``CodecError`` says why not, ``LimitExceeded``
+    (400) when a structured event's data or an attribute nests deeper than ``max_depth``."""
     hdrs = {k.lower(): v for k, v in headers.items()}
     media = (hdrs.get(h.CONTENT_TYPE) or "").split(";")[0].strip().lower()
     if media == h.CLOUDEVENTS_JSON:
-        return _parse_structured(body)
+        return _parse_structured(body, max_depth)
     if media == h.CLOUDEVENTS_BATCH_JSON:
         raise CodecError("batched CloudEvents (application/cloudevents-batch+json) are not supported")
     if not any(k.startswith(h.CE_PREFIX) for k in hdrs):
@@ -108,13 +110,15 @@ def _parse_binary(hdrs: dict[str, str], body: bytes) -> CloudEvent:
     )
 
 
-def _parse_structured(body: bytes) -> CloudEvent:
+def _parse_structured(body: bytes, max_depth: int) -> CloudEvent:
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as e:
         raise CodecError(f"structured CloudEvent is not valid JSON: {e}") from e
     if not isinstance(doc, dict):
         raise CodecError("structured CloudEvent must be a JSON object")
+    for value in doc.values():  # its data and attributes are written out again as JSON
+        limits.check_depth(value, max_depth, "structured CloudEvent data or attribute")
     missing = [a for a in _REQUIRED if not isinstance(doc.get(a), str) or not doc[a]]
     if missing:
         raise CodecError(f"structured CloudEvent lacks {', '.join(missing)}")
@@ -249,8 +253,9 @@ _CONSUMED = frozenset(
 )
 
 
-def inference_info(event: CloudEvent) -> InferenceEventInfo:
-    """Kind, pairing id and origin of a Seldon or KServe inference event; ``CodecError`` for other types."""
+def inference_info(event: CloudEvent, max_depth: int = limits.MAX_JSON_DEPTH) -> InferenceEventInfo:
+    """Kind, pairing id and origin of a Seldon or KServe inference event; ``CodecError`` for other types.
+    A ``metadata``/``annotations`` extension nested deeper than ``max_depth`` is kept as its text."""
     entry = EVENT_KINDS.get(event.type)
     if entry is None:
         raise CodecError(f"unknown CloudEvent type {event.type!r}; known: {', '.join(EVENT_KINDS)}")
@@ -260,9 +265,9 @@ def inference_info(event: CloudEvent) -> InferenceEventInfo:
     request_id = (ext.get(h.EXT_REQUEST_ID) if source_format == SELDON else None) or event.id
     metadata: dict[str, Any] = {}
     if ext.get(h.EXT_METADATA):
-        metadata.update(_json_object(ext[h.EXT_METADATA], h.EXT_METADATA))
+        metadata.update(_json_object(ext[h.EXT_METADATA], h.EXT_METADATA, max_depth))
     if ext.get(h.EXT_ANNOTATIONS):
-        metadata[h.EXT_ANNOTATIONS] = _json_object(ext[h.EXT_ANNOTATIONS], h.EXT_ANNOTATIONS)
+        metadata[h.EXT_ANNOTATIONS] = _json_object(ext[h.EXT_ANNOTATIONS], h.EXT_ANNOTATIONS, max_depth)
     others = {k: v for k, v in ext.items() if k not in _CONSUMED}
     if others:
         metadata["extensions"] = others
@@ -281,10 +286,12 @@ def inference_info(event: CloudEvent) -> InferenceEventInfo:
     )
 
 
-def _json_object(text: str, name: str) -> dict[str, Any]:
+def _json_object(text: str, name: str, max_depth: int) -> dict[str, Any]:
     try:
         value = orjson.loads(text)
     except orjson.JSONDecodeError:
+        return {name: text}
+    if limits.json_depth(value, max_depth) > max_depth:
         return {name: text}
     if value is None:  # KServe marshals an empty header map as ``null``
         return {}

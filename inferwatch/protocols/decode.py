@@ -9,7 +9,8 @@ from urllib.parse import parse_qs
 
 import orjson
 
-from inferwatch.errors import CodecError
+from inferwatch import limits
+from inferwatch.errors import CodecError, LimitExceeded
 from inferwatch.protocols.aliases import V2, normalize_protocol
 from inferwatch.protocols.base import REQUEST, RESPONSE, Codec
 from inferwatch.protocols.paths import model_from_path, protocol_for_path
@@ -34,6 +35,8 @@ class Decoded:
     status: int = 400
     """The HTTP status of ``error`` for a service that answers it: 400 malformed, 422 a tensor that contradicts
     itself (``InvalidTensor``), 413 over the element limit (``TooManyElements``)."""
+    limit: str | None = None
+    """The transport limit (``inferwatch.limits``) the body crossed, when that is why it was not decoded."""
 
 
 def decode_body(
@@ -45,11 +48,13 @@ def decode_body(
     path: str | None = None,
     content_type: str | None = None,
     header_length: int | None = None,
+    max_depth: int = limits.MAX_JSON_DEPTH,
 ) -> Decoded:
     """Parse ``raw`` as JSON and decode it with the codec chosen by: protocol hint > path > sniffing.
 
     When the chosen codec rejects the body, the other codecs that recognise it are tried before giving up.
     ``header_length`` (``Inference-Header-Content-Length``) marks a V2 body in the binary tensor extension.
+    JSON nested deeper than ``max_depth`` is not decoded (``error`` says so, ``limit`` is ``json_depth``).
     """
     if kind not in (REQUEST, RESPONSE):
         raise ValueError(f"kind must be 'request' or 'response', got {kind!r}")
@@ -66,6 +71,11 @@ def decode_body(
             return Decoded(label, None, None, e.message, e.status_code)
     else:
         doc, error = _parse(bytes(raw), content_type)
+    if error is None:
+        try:
+            limits.check_depth(doc, max_depth)
+        except LimitExceeded as e:
+            return Decoded(label, None, None, e.message, limit=e.limit)
     if error is not None:
         return Decoded(label, None, None, error)
     order = [chosen] if chosen else []

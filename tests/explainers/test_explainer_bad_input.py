@@ -89,3 +89,17 @@ def test_model_error_is_502_with_the_model_message_and_timeout_is_504() -> None:
         r = httpx.post(f"{url}/explain", json={"instances": [SETOSA]}, timeout=30)
         assert r.status_code == 200, r.text
         assert core.metrics.errors.labels("UpstreamTimeout")._value.get() == 1
+
+
+def test_deep_json_is_400_and_a_body_over_the_limit_413_each_naming_its_flag(demo_model: str) -> None:
+    deep = b'{"instances": [[1, 2, 3, 4]], "meta": ' + b"[" * 300 + b"]" * 300 + b"}"
+    with explainer(kind="anchor_tabular", model_url=demo_model, max_body_bytes=10_000) as (url, core):
+        for path in ("/explain", "/api/v1.0/explain", "/v2/models/model/infer", "/v1/models/model:explain"):
+            r = httpx.post(url + path, content=deep, timeout=30)
+            assert r.status_code == 400, (path, r.text)
+            assert r.json()["error"]["details"] == {"limit": "json_depth"} and "--max-json-depth" in r.text
+        r = httpx.post(url + "/explain", content=b'{"instances": [' + b"[1, 2, 3, 4]," * 2000 + b"[1, 2, 3, 4]]}")
+        assert r.status_code == 413 and "--max-body-bytes" in r.json()["error"]["message"]
+    rejected = core.metrics.registry.get_sample_value
+    assert rejected("inferwatch_http_rejected_total", {"limit": "json_depth"}) == 4
+    assert rejected("inferwatch_http_rejected_total", {"limit": "body_bytes"}) == 1

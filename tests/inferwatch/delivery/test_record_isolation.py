@@ -15,6 +15,7 @@ import pytest
 from inferwatch.capture import Body, Exchange, RecordBuilder
 from inferwatch.delivery import DeliveryMetrics, DeliveryOptions, Pipeline
 from inferwatch.errors import SinkError
+from inferwatch.limits import HttpLimits
 from inferwatch.metrics import new_registry
 from inferwatch.records import Flag, InferenceRecord, PayloadRecord
 from inferwatch.results import Record
@@ -46,7 +47,9 @@ def _exchange(rid: str, request: bytes) -> Exchange:
 def test_a_deeply_nested_request_is_stored_reduced_and_its_20_neighbours_in_full(tmp_path: Path) -> None:
     reg = new_registry()
     opts = DeliveryOptions(batch_size=50, linger=0.2, max_retries=1, retry_backoff=0.01, shutdown_timeout=20)
-    p = Pipeline([SQLiteSink(tmp_path / "store.db")], RecordBuilder().build, DeliveryMetrics(reg), opts)
+    # without the JSON depth limit (the logger's records the deep body undecoded: tests/logger/test_limits.py)
+    builder = RecordBuilder(limits=HttpLimits(json_depth=1024))
+    p = Pipeline([SQLiteSink(tmp_path / "store.db")], builder.build, DeliveryMetrics(reg), opts)
     p.start()
     ids = [f"good-{i:02d}" for i in range(20)]
     for rid in ids[:10]:

@@ -9,11 +9,14 @@ import uuid
 from pathlib import Path
 
 from inferwatch.capture import Body, Exchange, RecordBuilder
+from inferwatch.limits import HttpLimits
 from inferwatch.records import InferenceRecord
 
 PEERS = Path(__file__).resolve().parents[2] / "testdata" / "peers"
 _INDEX = {e["name"]: e for e in json.loads((PEERS / "index.json").read_text())}
 BUILDER = RecordBuilder()
+UNLIMITED = RecordBuilder(limits=HttpLimits(json_depth=1024))
+"""A builder without the JSON depth limit (orjson's own 1024 aside): what a record from elsewhere may hold."""
 
 
 def golden(
@@ -57,7 +60,9 @@ def batch(n: int, name: str = "seldon_ndarray", prefix: str = "req", **kw: objec
     return [golden(name, request_id=f"{prefix}-{i:05d}", **kw) for i in range(n)]  # type: ignore[arg-type]
 
 
-def exchange_record(request: bytes, response: bytes | None, request_id: str, **kw: object) -> InferenceRecord:
+def exchange_record(
+    request: bytes, response: bytes | None, request_id: str, builder: RecordBuilder = BUILDER, **kw: object
+) -> InferenceRecord:
     """The record the logger builds for a Seldon prediction with these bodies (``prod``/``iris``/``default``)."""
     t0 = time.time()
     ex = Exchange(
@@ -74,14 +79,15 @@ def exchange_record(request: bytes, response: bytes | None, request_id: str, **k
         endpoint="default",
         **kw,  # type: ignore[arg-type]
     )
-    return BUILDER.build(ex)
+    return builder.build(ex)
 
 
 def deep_record(request_id: str = "deep", depth: int = 300) -> InferenceRecord:
     """A prediction whose request nests ``depth`` lists deep: orjson parses it (up to 1024) but cannot write it
-    back (``TypeError: Recursion limit reached`` past 254), so ``to_json`` fails."""
+    back (``TypeError: Recursion limit reached`` past 254), so ``to_json`` fails. Built without the logger's JSON
+    depth limit (which would record the body undecoded): the record a sink may still get from elsewhere."""
     request = b'{"data": {"ndarray": ' + b"[" * depth + b"1" + b"]" * depth + b"}}"
-    return exchange_record(request, b'{"data": {"ndarray": [1]}}', request_id)
+    return exchange_record(request, b'{"data": {"ndarray": [1]}}', request_id, UNLIMITED)
 
 
 def big_seldon_record(request_id: str = "big", request_kb: int = 360, response_kb: int = 57) -> InferenceRecord:
