@@ -338,7 +338,9 @@ def blocked_then_delivered(
     try:
         for r in records:
             assert w.offer(r)
-        wait_for("the blocked gauge", lambda: metric(reg, "inferwatch_sink_blocked", sink=engine, reason=reason) == 1)
+        wait_for(
+            "the blocked gauge", lambda: metric(reg, "inferwatch_sink_blocked", sink=engine, reason=reason) == 1, 90
+        )
         wait_for("the records in the spool", lambda: w.backlog()[0] == len(records))
         assert dropped(reg) == 0
         health = w.health()
