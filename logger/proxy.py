@@ -23,6 +23,7 @@ import orjson
 from inferwatch.capture import Body, Exchange
 from inferwatch.errors import InferwatchError, UpstreamError, UpstreamTimeout
 from inferwatch.ids import request_id_for
+from inferwatch.logger.proxy_openapi import proxy_openapi
 from inferwatch.logger.service import LoggerService
 from inferwatch.logger.upstream import UpstreamPool
 from inferwatch.protocols.headers import SKIP_LOGGING, X_REQUEST_ID
@@ -69,6 +70,10 @@ class ProxyApp:
         self.session: aiohttp.ClientSession | None = None
         self.pool: UpstreamPool | None = None
         self._probe: asyncio.Task[None] | None = None
+
+    def openapi(self) -> dict[str, Any]:
+        """The OpenAPI document of the forwarded model routes (not served: every path belongs to the model)."""
+        return proxy_openapi()
 
     async def startup(self) -> None:
         """Open the upstream connection pools and start probing the model (the readiness probe's answer)."""
