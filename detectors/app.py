@@ -130,7 +130,8 @@ def create_app(settings: DetectorSettings, core: DetectorCore, results: Detector
         return _json(seldon_codec.encode_response(json_message(await run_detector(core, payload, results, origin))))
 
     body_doc = "A Seldon message, a V2 inference request or a KServe v1 body (?protocol=, else sniffed)"
-    body = oas.openapi_extra(oas.INFERENCE_BODY, body_doc, parameters=[oas.protocol_parameter()])
+    examples = oas.example_bodies([1.0] * len(core.names))
+    body = oas.openapi_extra(oas.INFERENCE_BODY, body_doc, parameters=[oas.protocol_parameter()], examples=examples)
     errors = oas.error_responses(*oas.BODY_ERRORS)
     for path in ("/predict", "/api/v1.0/predictions"):
         app.add_api_route(
@@ -167,7 +168,11 @@ def create_app(settings: DetectorSettings, core: DetectorCore, results: Detector
     @app.post(
         "/send-feedback",
         summary="Seldon Feedback (truth + response or request id): TP/FP/TN/FN metrics",
-        openapi_extra=oas.openapi_extra(oas.SELDON_FEEDBACK, "A Seldon Feedback message"),
+        openapi_extra=oas.openapi_extra(
+            oas.SELDON_FEEDBACK,
+            "A Seldon Feedback message",
+            examples={"truth": {"response": examples["seldon"], "truth": {"data": {"ndarray": [[1]]}}}},
+        ),
         responses=errors,
     )
     async def send_feedback(request: Request) -> Response:
@@ -245,7 +250,9 @@ def create_app(settings: DetectorSettings, core: DetectorCore, results: Detector
     @app.post(
         "/v2/models/{name}/infer",
         summary="Detector result as a V2 inference response (one output per result field)",
-        openapi_extra=oas.openapi_extra(oas.V2_INFERENCE_REQUEST, "A V2 inference request"),
+        openapi_extra=oas.openapi_extra(
+            oas.V2_INFERENCE_REQUEST, "A V2 inference request", examples={"v2": examples["v2"]}
+        ),
         responses={
             200: oas.json_response(oas.V2_INFERENCE_RESPONSE),
             **oas.error_responses(*oas.BODY_ERRORS, 404),
@@ -273,6 +280,7 @@ def create_app(settings: DetectorSettings, core: DetectorCore, results: Detector
             "Binary mode: the event's data (ce-* headers); structured mode: the whole event",
             cloudevents=True,
             parameters=oas.cloudevent_headers(ce_types),
+            examples=examples,
         ),
         responses=errors,
     )

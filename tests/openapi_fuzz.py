@@ -80,6 +80,9 @@ def fuzz(
         fixed = {k: v for k, v in (path_parameters or {}).items() if k in names}
         if fixed:
             strategies += [operation.as_strategy(mode, path_parameters=fixed) for mode in modes]
+        strategies += [
+            s.map(lambda case: _with_path(case, fixed)) for s in schema.get_strategies_from_examples(operation)
+        ]
 
         @settings(
             max_examples=max_examples,
@@ -95,6 +98,13 @@ def fuzz(
         run()
         done.append(operation.label)
     return done
+
+
+def _with_path(case: Any, fixed: dict[str, str]) -> Any:
+    """An example case sent to the served model (its path parameters are generated otherwise)."""
+    if fixed:
+        case.path_parameters = {**(case.path_parameters or {}), **fixed}
+    return case
 
 
 def stop_lifespans() -> None:

@@ -301,23 +301,46 @@ def json_response(schema: Schema, description: str = "OK") -> dict[str, Any]:
     return {"description": description, "content": {headers.JSON_CONTENT_TYPE: {"schema": schema}}}
 
 
-def request_body(schema: Schema, description: str, *, cloudevents: bool = False) -> dict[str, Any]:
+def request_body(
+    schema: Schema, description: str, *, cloudevents: bool = False, examples: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """An OpenAPI ``requestBody`` of ``application/json`` (and ``application/cloudevents+json`` holding a structured
-    event, with ``cloudevents``)."""
+    event, with ``cloudevents``); ``examples``: name -> a JSON body (shown in ``/docs``, replayed by fuzzers)."""
     content: dict[str, Any] = {headers.JSON_CONTENT_TYPE: {"schema": schema}}
+    if examples:
+        content[headers.JSON_CONTENT_TYPE]["examples"] = {k: {"value": v} for k, v in examples.items()}
     if cloudevents:
         content[headers.CLOUDEVENTS_JSON] = {"schema": CLOUDEVENT}
     return {"required": True, "description": description, "content": content}
 
 
 def openapi_extra(
-    schema: Schema, description: str, *, cloudevents: bool = False, parameters: list[dict[str, Any]] | None = None
+    schema: Schema,
+    description: str,
+    *,
+    cloudevents: bool = False,
+    parameters: list[dict[str, Any]] | None = None,
+    examples: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """``openapi_extra`` of a route whose handler reads the raw body: its request body (and extra parameters)."""
-    extra: dict[str, Any] = {"requestBody": request_body(schema, description, cloudevents=cloudevents)}
+    extra: dict[str, Any] = {
+        "requestBody": request_body(schema, description, cloudevents=cloudevents, examples=examples)
+    }
     if parameters:
         extra["parameters"] = parameters
     return extra
+
+
+def example_bodies(row: list[Any]) -> dict[str, Any]:
+    """One request of each protocol carrying ``row`` (one instance): the examples of the inference routes."""
+    return {
+        "seldon": {"data": {"ndarray": [row]}, "meta": {"puid": "example-1"}},
+        "v2": {
+            "id": "example-1",
+            "inputs": [{"name": "input-0", "shape": [1, len(row)], "datatype": "FP64", "data": row}],
+        },
+        "kserve-v1": {"instances": [row]},
+    }
 
 
 def protocol_parameter() -> dict[str, Any]:
