@@ -34,7 +34,7 @@ from inferwatch.web import create_admin_app, health_report, install_error_handle
 
 
 def _json(body: Any, status: int = 200, request_id: str | None = None) -> Response:
-    headers = {X_REQUEST_ID: request_id} if request_id else None
+    headers = {X_REQUEST_ID: ids.header_value(request_id)} if request_id else None
     return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
 
 

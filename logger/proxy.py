@@ -22,7 +22,7 @@ import orjson
 
 from inferwatch.capture import Body, Exchange
 from inferwatch.errors import InferwatchError, UpstreamError, UpstreamTimeout
-from inferwatch.ids import request_id_for
+from inferwatch.ids import header_value, request_id_for
 from inferwatch.logger.proxy_openapi import proxy_openapi
 from inferwatch.logger.service import LoggerService
 from inferwatch.logger.upstream import UpstreamPool
@@ -178,7 +178,7 @@ class ProxyApp:
 
         status = resp.status
         out_headers = [(k, v) for k, v in resp.raw_headers if k.lower() not in _RESPONSE_DROP_B]
-        out_headers.append((X_REQUEST_ID.encode(), rid.encode("latin-1")))
+        out_headers.append((X_REQUEST_ID.encode(), header_value(rid).encode("latin-1")))
         resp_type = resp.content_type
         resp_enc = resp.content_encoding
         resp_hlen = _header(resp.raw_headers, _HEADER_LENGTH_B)
@@ -390,7 +390,7 @@ async def _send_simple(send: Send, status: int, body: bytes, rid: str) -> None:
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
-                (X_REQUEST_ID.encode(), rid.encode("latin-1")),
+                (X_REQUEST_ID.encode(), header_value(rid).encode("latin-1")),
             ],
         }
     )

@@ -8,6 +8,7 @@ negative cases of every operation to an in-process ASGI app: no 5xx, and answers
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable
@@ -81,7 +82,7 @@ def fuzz(
         if fixed:
             strategies += [operation.as_strategy(mode, path_parameters=fixed) for mode in modes]
         strategies += [
-            s.map(lambda case: _with_path(case, fixed)) for s in schema.get_strategies_from_examples(operation)
+            s.map(functools.partial(_with_path, fixed=fixed)) for s in schema.get_strategies_from_examples(operation)
         ]
 
         @settings(
