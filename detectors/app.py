@@ -18,6 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from inferwatch import __version__
 from inferwatch.detectors.core import DetectorCore
 from inferwatch.detectors.feedback import (
     FEEDBACK_EVENT_TYPES,
@@ -31,6 +32,7 @@ from inferwatch.errors import BadRequest, CodecError, InferwatchError, LimitExce
 from inferwatch.guard import Guarded, HttpGuard
 from inferwatch.limits import MAX_JSON_DEPTH
 from inferwatch.protocols import SELDON, V2, Decoded, Payload, Tensor, decode_body, get_codec, headers
+from inferwatch.protocols import schemas as oas
 from inferwatch.protocols.base import REQUEST, RESPONSE
 from inferwatch.protocols.cloudevents import EVENT_KINDS, CloudEvent, EventType, parse_http, to_binary_http
 from inferwatch.protocols.datatypes import datatype_for
@@ -128,6 +130,11 @@ def _json(body: Any) -> Response:
     return Response(orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json")
 
 
+def v2_server_metadata() -> dict[str, Any]:
+    """``GET /v2``: the server's name, version and the V2 extensions it implements (binary tensor data)."""
+    return {"name": "inferwatch", "version": __version__, "extensions": ["binary_tensor_data"]}
+
+
 def v2_outputs(result: dict[str, Any]) -> list[Tensor]:
     """One V2 output tensor per key of the result's ``data`` (``None`` values left out), each of the widest
     datatype of its kind (``inferwatch.protocols.v2.array_tensor``)."""
@@ -164,8 +171,19 @@ def create_app(settings: DetectorSettings, core: DetectorCore, results: Detector
         origin = origin_from_headers(request.headers, payload.id, proto)
         return _json(seldon_codec.encode_response(json_message(await run_detector(core, payload, results, origin))))
 
+    body_doc = "A Seldon message, a V2 inference request or a KServe v1 body (?protocol=, else sniffed)"
+    examples = oas.example_bodies([1.0] * len(core.names))
+    body = oas.openapi_extra(oas.INFERENCE_BODY, body_doc, parameters=[oas.protocol_parameter()], examples=examples)
+    errors = oas.error_responses(*oas.BODY_ERRORS)
     for path in ("/predict", "/api/v1.0/predictions"):
-        app.add_api_route(path, predict, methods=["POST"], summary="Detector result as a Seldon jsonData message")
+        app.add_api_route(
+            path,
+            predict,
+            methods=["POST"],
+            summary="Detector result as a Seldon jsonData message",
+            openapi_extra=body,
+            responses=errors,
+        )
 
     def transform(kind: str) -> Any:
         async def handler(request: Request) -> Response:
@@ -179,10 +197,26 @@ def create_app(settings: DetectorSettings, core: DetectorCore, results: Detector
 
         return handler
 
-    app.add_api_route("/transform-input", transform("request"), methods=["POST"], summary="Pass-through + meta.tags")
-    app.add_api_route("/transform-output", transform("response"), methods=["POST"], summary="Pass-through + meta.tags")
+    for path, kind in (("/transform-input", "request"), ("/transform-output", "response")):
+        app.add_api_route(
+            path,
+            transform(kind),
+            methods=["POST"],
+            summary="Pass-through + meta.tags",
+            openapi_extra=body,
+            responses=errors,
+        )
 
-    @app.post("/send-feedback", summary="Seldon Feedback (truth + response or request id): TP/FP/TN/FN metrics")
+    @app.post(
+        "/send-feedback",
+        summary="Seldon Feedback (truth + response or request id): TP/FP/TN/FN metrics",
+        openapi_extra=oas.openapi_extra(
+            oas.SELDON_FEEDBACK,
+            "A Seldon Feedback message",
+            examples={"truth": {"response": examples["seldon"], "truth": {"data": {"ndarray": [[1]]}}}},
+        ),
+        responses=errors,
+    )
     async def send_feedback(request: Request) -> Response:
         raw, origin = await request.body(), origin_from_headers(request.headers)
         summary = await run_in_threadpool(feedback.handle, raw, origin, request.headers.get("content-type"))
@@ -201,15 +235,49 @@ def create_app(settings: DetectorSettings, core: DetectorCore, results: Detector
 
     datatype = datatype_for(core.loaded.dtype)  # the reference's: FP32, INT64...
 
-    @app.get("/metadata")
-    async def metadata() -> dict[str, Any]:
+    def model_metadata() -> dict[str, Any]:
         return {
             "name": settings.model_name,
             "versions": [str(core.loaded.meta.get("version", ""))],
             "platform": "alibi-detect",
-            "detector": core.loaded.meta,
             "inputs": [TensorMetadata(n, datatype, [-1]).to_json() for n in core.names],
+            "outputs": [],
         }
+
+    @app.get("/metadata", summary="Seldon metadata: the V2 model metadata plus the detector's")
+    async def metadata() -> dict[str, Any]:
+        return {**model_metadata(), "detector": core.loaded.meta}
+
+    not_found = oas.error_responses(404)
+
+    @app.get(
+        "/v2",
+        summary="V2 server metadata",
+        responses={200: oas.json_response(oas.V2_SERVER_METADATA)},
+    )
+    async def v2_metadata() -> dict[str, Any]:
+        return v2_server_metadata()
+
+    @app.get(
+        "/v2/models/{name}",
+        summary="V2 model metadata (the detector's inputs)",
+        responses={200: oas.json_response(oas.V2_MODEL_METADATA), **not_found},
+    )
+    async def v2_model_metadata(name: str) -> dict[str, Any]:
+        if name != settings.model_name:
+            raise ModelNotFound(name, settings.model_name)
+        return model_metadata()
+
+    @app.get(
+        "/v2/models/{name}/ready",
+        summary="V2 model readiness: 503 while the detector cannot do its job",
+        responses={200: oas.json_response(oas.V2_MODEL_READY), **not_found},
+    )
+    async def v2_model_ready(name: str) -> JSONResponse:
+        if name != settings.model_name:
+            raise ModelNotFound(name, settings.model_name)
+        ready = bool((await health_report(core.probes))["ready"])
+        return JSONResponse({"name": name, "ready": ready}, 200 if ready else 503)
 
     @app.get("/v2/health/live")
     async def v2_live() -> JSONResponse:
@@ -221,7 +289,17 @@ def create_app(settings: DetectorSettings, core: DetectorCore, results: Detector
         ready = bool((await health_report(core.probes))["ready"])
         return JSONResponse({"ready": ready}, 200 if ready else 503)
 
-    @app.post("/v2/models/{name}/infer")
+    @app.post(
+        "/v2/models/{name}/infer",
+        summary="Detector result as a V2 inference response (one output per result field)",
+        openapi_extra=oas.openapi_extra(
+            oas.V2_INFERENCE_REQUEST, "A V2 inference request", examples={"v2": examples["v2"]}
+        ),
+        responses={
+            200: oas.json_response(oas.V2_INFERENCE_RESPONSE),
+            **oas.error_responses(*oas.BODY_ERRORS, 404),
+        },
+    )
     async def v2_infer(name: str, request: Request) -> Response:
         if name != settings.model_name:
             raise ModelNotFound(name, settings.model_name)
@@ -234,7 +312,20 @@ def create_app(settings: DetectorSettings, core: DetectorCore, results: Detector
             response.extra["nulls"] = ["id"]  # a request without an id has always been answered "id": null
         return _json(v2_codec.encode_response(response))
 
-    @app.post("/")
+    ce_types = [*DETECTED_EVENT_TYPES, *sorted(FEEDBACK_EVENT_TYPES)]
+
+    @app.post(
+        "/",
+        summary="CloudEvents (binary or structured mode): detect on a request/response event, count a feedback event",
+        openapi_extra=oas.openapi_extra(
+            {"anyOf": [*oas.INFERENCE_BODY["anyOf"], oas.SELDON_FEEDBACK]},
+            "Binary mode: the event's data (ce-* headers); structured mode: the whole event",
+            cloudevents=True,
+            parameters=oas.cloudevent_headers(ce_types),
+            examples=examples,
+        ),
+        responses=errors,
+    )
     async def cloudevent(request: Request) -> Response:
         raw = await request.body()
         event = await off_loop(len(raw), parse_http, dict(request.headers), raw, depth)
@@ -243,10 +334,9 @@ def create_app(settings: DetectorSettings, core: DetectorCore, results: Detector
             return await _answer(settings, event, FEEDBACK_METRICS_EVENT_TYPE, summary)
         kind = DETECTED_EVENT_TYPES.get(event.type)
         if kind is None:
-            accepted = [*DETECTED_EVENT_TYPES, *sorted(FEEDBACK_EVENT_TYPES)]
             raise BadRequest(
-                f"CloudEvent type {event.type!r} is not one a detector answers; accepted: {', '.join(accepted)}",
-                details={"ce_type": event.type, "accepted": accepted},
+                f"CloudEvent type {event.type!r} is not one a detector answers; accepted: {', '.join(ce_types)}",
+                details={"ce_type": event.type, "accepted": ce_types},
             )
         proto = event.extensions.get(headers.EXT_PROTOCOL) or settings.protocol
         _, _, payload = await decode(request, event.data, kind, proto, "/", depth, keep_json=False)

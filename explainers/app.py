@@ -22,19 +22,20 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from inferwatch import ids, limits
+from inferwatch import __version__, ids, limits
 from inferwatch.errors import BadRequest, ModelNotFound
 from inferwatch.explainers.core import ExplainerCore
 from inferwatch.explainers.results import ExplainerResults, explained_origin
 from inferwatch.explainers.settings import ExplainerSettings
 from inferwatch.guard import Guarded, HttpGuard
 from inferwatch.protocols import KSERVE_V1, SELDON, V2, Payload, Tensor, get_codec
+from inferwatch.protocols import schemas as oas
 from inferwatch.protocols.headers import X_REQUEST_ID
 from inferwatch.web import create_admin_app, health_report, install_error_handler, live_response, off_loop
 
 
 def _json(body: Any, status: int = 200, request_id: str | None = None) -> Response:
-    headers = {X_REQUEST_ID: request_id} if request_id else None
+    headers = {X_REQUEST_ID: ids.header_value(request_id)} if request_id else None
     return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
 
 
@@ -118,16 +119,40 @@ def create_app(settings: ExplainerSettings, core: ExplainerCore, results: Explai
         payload = await off_loop(size, seldon.decode_request, {k: v for k, v in body.items() if k != "parameters"})
         return _one_or_all(*await explain(request, _data(payload), _params(body), payload.id))
 
-    app.add_api_route("/api/v1.0/explain", seldon_explain, methods=["POST"])
-    app.add_api_route("/api/v0.1/explain", seldon_explain, methods=["POST"])
+    errors = oas.error_responses(*oas.BODY_ERRORS)
+    seldon_doc = "A Seldon message; explain parameters in 'parameters' or meta.explain_parameters"
+    for path in ("/api/v1.0/explain", "/api/v0.1/explain"):
+        app.add_api_route(
+            path,
+            seldon_explain,
+            methods=["POST"],
+            summary="Explain a Seldon message: one explanation, or {explanations} for a batch",
+            openapi_extra=oas.openapi_extra(oas.SELDON_EXPLAIN_REQUEST, seldon_doc),
+            responses=errors,
+        )
 
-    @app.post("/v1/models/{name}:explain")
+    @app.post(
+        "/v1/models/{name}:explain",
+        summary="Explain a KServe v1 body: one explanation, or {explanations} for a batch",
+        openapi_extra=oas.openapi_extra(oas.KSERVE_V1_EXPLAIN_REQUEST, "A KServe v1 body plus explain 'parameters'"),
+        responses=errors,
+    )
     async def kserve_explain(name: str, request: Request) -> Response:
         body, size = await _body(request, depth)
         payload = await off_loop(size, kserve.decode_request, {k: v for k, v in body.items() if k != "parameters"})
         return _one_or_all(*await explain(request, _data(payload), _params(body), payload.id))
 
-    @app.post("/v2/models/{name}/infer")
+    @app.post(
+        "/v2/models/{name}/infer",
+        summary="Explain a V2 request: an 'explanation' BYTES output, one JSON explanation per instance",
+        openapi_extra=oas.openapi_extra(
+            oas.V2_INFERENCE_REQUEST, "A V2 inference request; explain parameters in parameters.explain_parameters"
+        ),
+        responses={
+            200: oas.json_response(oas.V2_INFERENCE_RESPONSE),
+            **oas.error_responses(*oas.BODY_ERRORS, 404),
+        },
+    )
     async def v2_explain(name: str, request: Request) -> Response:
         if name != settings.model_name:
             raise ModelNotFound(name, settings.model_name)
@@ -142,7 +167,12 @@ def create_app(settings: ExplainerSettings, core: ExplainerCore, results: Explai
         response = Payload(V2, "response", [out], id=payload.id, model_name=name)
         return _json(v2.encode_response(response), request_id=rid)
 
-    @app.post("/explain")
+    @app.post(
+        "/explain",
+        summary="Explain instances: {explanations}, one per instance",
+        openapi_extra=oas.openapi_extra(oas.EXPLAIN_REQUEST, "instances and explain parameters"),
+        responses={200: oas.json_response(oas.EXPLANATIONS), **errors},
+    )
     async def plain_explain(request: Request) -> Response:
         body, _ = await _body(request, depth)
         if "instances" not in body:
@@ -166,9 +196,53 @@ def create_app(settings: ExplainerSettings, core: ExplainerCore, results: Explai
     for path in ("/health/ping", "/health/live"):
         app.add_api_route(path, live, methods=["GET"], summary="Liveness: 503 once result delivery has died")
     app.add_api_route("/v2/health/live", v2_live, methods=["GET"], summary="Liveness (V2)")
-    for path in ("/health/status", "/health/ready", "/v2/health/ready", "/v2/models/{name}/ready"):
+    for path in ("/health/status", "/health/ready", "/v2/health/ready"):
         app.add_api_route(path, ready, methods=["GET"], summary="Readiness: 503 until the explainer is fitted")
+    _v2_metadata_routes(app, settings, core)
     return Guarded(app, HttpGuard(settings.http_limits(), core.metrics.rejected))
+
+
+def _v2_metadata_routes(app: FastAPI, settings: ExplainerSettings, core: ExplainerCore) -> None:
+    """``GET /v2``, ``/v2/models/NAME`` and ``/v2/models/NAME/ready``; another model name is a 404 naming ours."""
+    not_found = oas.error_responses(404)
+
+    def served(name: str) -> None:
+        if name != settings.model_name:
+            raise ModelNotFound(name, settings.model_name)
+
+    @app.get("/v2", summary="V2 server metadata", responses={200: oas.json_response(oas.V2_SERVER_METADATA)})
+    async def server_metadata() -> Response:
+        return _json({"name": "inferwatch", "version": __version__, "extensions": []})
+
+    @app.get(
+        "/v2/models/{name}",
+        summary="V2 model metadata: the explanation output (inputs once fitted)",
+        responses={200: oas.json_response(oas.V2_MODEL_METADATA), **not_found},
+    )
+    async def model_metadata(name: str) -> Response:
+        served(name)
+        n = core.n_features
+        inputs = [{"name": "input-0", "datatype": "FP64", "shape": [-1, n]}] if n else []
+        outputs = [{"name": "explanation", "datatype": "BYTES", "shape": [-1, 1]}]
+        return _json(
+            {
+                "name": name,
+                "versions": [],
+                "platform": f"alibi-explain:{core.kind_name}",
+                "inputs": inputs,
+                "outputs": outputs,
+            }
+        )
+
+    @app.get(
+        "/v2/models/{name}/ready",
+        summary="V2 model readiness: 503 until the explainer is fitted",
+        responses={200: oas.json_response(oas.V2_MODEL_READY), **not_found},
+    )
+    async def model_ready(name: str) -> Response:
+        served(name)
+        is_ready = bool((await health_report(core.probes))["ready"])
+        return _json({"name": name, "ready": is_ready}, 200 if is_ready else 503)
 
 
 def create_explainer_admin_app(core: ExplainerCore) -> FastAPI:

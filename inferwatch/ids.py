@@ -9,6 +9,7 @@ detector's feedback endpoint (which logged response a Feedback is about). CloudE
 from __future__ import annotations
 
 import itertools
+import urllib.parse
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -24,6 +25,7 @@ REQUEST_ID_HEADERS = (X_REQUEST_ID, SELDON_PUID, CE_REQUEST_ID)
 #: The SeldonMessages of a Seldon ``Feedback`` body whose ``meta.puid`` names the request, in precedence order.
 FEEDBACK_PARTS = ("request", "response", "truth")
 
+_HEADER_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) != "%")
 _PREFIX = uuid.uuid4().hex[:20]
 _COUNTER = itertools.count()
 
@@ -33,6 +35,14 @@ def new_request_id() -> str:
     n = next(_COUNTER) & 0xFFFFFFFFFFFF
     p = _PREFIX
     return f"{p[:8]}-{p[8:12]}-{p[12:16]}-{p[16:20]}-{n:012x}"
+
+
+def header_value(request_id: str) -> str:
+    """``request_id`` as an ``x-request-id`` header value: unchanged when it is visible ASCII, else percent-encoded
+    (UTF-8), so an id taken from a body (a V2 ``id`` of any text) can never break the answer's headers."""
+    if request_id.isascii() and request_id.isprintable() and " " not in request_id and "%" not in request_id:
+        return request_id
+    return urllib.parse.quote(request_id, safe=_HEADER_SAFE)
 
 
 def from_headers(headers: Mapping[str, str], *, ce_id: bool = False) -> str | None:

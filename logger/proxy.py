@@ -22,7 +22,8 @@ import orjson
 
 from inferwatch.capture import Body, Exchange
 from inferwatch.errors import BadRequest, InferwatchError, LimitExceeded, UpstreamError, UpstreamTimeout
-from inferwatch.ids import request_id_for
+from inferwatch.ids import header_value, request_id_for
+from inferwatch.logger.proxy_openapi import proxy_openapi
 from inferwatch.logger.service import LoggerService
 from inferwatch.logger.upstream import UpstreamPool
 from inferwatch.protocols.headers import SKIP_LOGGING, X_REQUEST_ID
@@ -70,6 +71,10 @@ class ProxyApp:
         self.session: aiohttp.ClientSession | None = None
         self.pool: UpstreamPool | None = None
         self._probe: asyncio.Task[None] | None = None
+
+    def openapi(self) -> dict[str, Any]:
+        """The OpenAPI document of the forwarded model routes (not served: every path belongs to the model)."""
+        return proxy_openapi()
 
     async def startup(self) -> None:
         """Open the upstream connection pools and start probing the model (the readiness probe's answer)."""
@@ -182,7 +187,7 @@ class ProxyApp:
 
         status = resp.status
         out_headers = [(k, v) for k, v in resp.raw_headers if k.lower() not in _RESPONSE_DROP_B]
-        out_headers.append((X_REQUEST_ID.encode(), rid.encode("latin-1")))
+        out_headers.append((X_REQUEST_ID.encode(), header_value(rid).encode("latin-1")))
         resp_type = resp.content_type
         resp_enc = resp.content_encoding
         resp_hlen = _header(resp.raw_headers, _HEADER_LENGTH_B)
@@ -400,6 +405,6 @@ async def _stream_request(receive: Receive, capture: _Capture) -> AsyncIterator[
 async def _send_simple(send: Send, status: int, body: bytes, rid: str | None) -> None:
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     if rid is not None:
-        headers.append((X_REQUEST_ID.encode(), rid.encode("latin-1")))
+        headers.append((X_REQUEST_ID.encode(), header_value(rid).encode("latin-1")))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -20,6 +20,7 @@ from inferwatch.capture import Body, Exchange
 from inferwatch.errors import BadRequest, LimitExceeded
 from inferwatch.logger.pairing import Half, Pairer
 from inferwatch.logger.service import LoggerService
+from inferwatch.protocols import schemas as oas
 from inferwatch.protocols.cloudevents import CloudEvent, InferenceEventInfo, inference_info, parse_http
 from inferwatch.protocols.headers import CONTENT_TYPE, SKIP_LOGGING
 from inferwatch.records import EVENT_MARK
@@ -27,6 +28,11 @@ from inferwatch.results import FOR_REQUEST_TAG
 from inferwatch.web import install_error_handler, live_response, off_loop, ready_response
 
 PAIRED_KINDS = frozenset({"request", "response"})
+ACCEPTED: oas.Schema = {
+    "type": "object",
+    "required": ["status", "id", "kind"],
+    "properties": {"status": {"const": "accepted"}, "id": {"type": "string"}, "kind": {"type": "string"}},
+}
 
 
 def create_receiver_app(service: LoggerService) -> FastAPI:
@@ -65,7 +71,13 @@ def create_receiver_app(service: LoggerService) -> FastAPI:
     @app.post(
         "/",
         summary="Receive one inference CloudEvent (binary or structured mode)",
-        responses={400: {"description": "Not a valid inference CloudEvent; the body says why."}},
+        openapi_extra=oas.openapi_extra(
+            oas.ANY_JSON,
+            "Binary mode: the event's data, any payload (ce-* headers); structured mode: the whole event",
+            cloudevents=True,
+            parameters=oas.cloudevent_headers(oas.EVENT_TYPES),
+        ),
+        responses={200: oas.json_response(ACCEPTED), **oas.error_responses(*oas.BODY_ERRORS)},
     )
     async def receive(request: Request) -> dict[str, str]:
         body = await request.body()

@@ -93,3 +93,13 @@ def test_a_body_id_is_the_request_id(explainer: Explainer) -> None:
     while len(found := explainer.store.results_for(["v2-body-id"])) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert [x.item for x in found] == [0, 1]  # one explanation per instance of the batch
+
+
+def test_a_body_id_that_is_no_header_text_is_returned_percent_encoded(explainer: Explainer) -> None:
+    """Found by schemathesis: a V2 ``id`` outside latin-1 made the answer's x-request-id raise (500)."""
+    body = {"id": "café-Ā 1", "inputs": [{**V2_INPUT, "shape": [1, 4], "data": SETOSA}]}
+    r = httpx.post(f"{explainer.url}/v2/models/iris/infer", json=body, timeout=60)
+    assert r.status_code == 200, r.text
+    assert r.headers["x-request-id"] == "caf%C3%A9-%C4%80%201"
+    assert r.json()["id"] == "café-Ā 1"
+    assert len(explainer.results("café-Ā 1")) == 1  # recorded under the id itself

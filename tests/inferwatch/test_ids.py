@@ -62,3 +62,11 @@ def test_proxy_id_header_then_v2_body_then_new() -> None:
     made = ids.request_id_for({}, body, "/api/v1.0/predictions")  # only V2 paths carry a body id
     assert made != "from-body" and UUID_SHAPE.match(made)
     assert UUID_SHAPE.match(ids.request_id_for({}, b"{not json", "/v2/models/m/infer"))
+
+
+@pytest.mark.parametrize(
+    ("request_id", "header"),
+    [("v2-req-42", "v2-req-42"), ("a b", "a%20b"), ("50%", "50%25"), ("Ā\r\nx", "%C4%80%0D%0Ax"), ("", "")],
+)
+def test_header_value_keeps_visible_ascii_and_percent_encodes_the_rest(request_id: str, header: str) -> None:
+    assert ids.header_value(request_id) == header

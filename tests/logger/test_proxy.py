@@ -95,6 +95,16 @@ def test_v2_batch_uses_body_id_and_records_every_instance(run_logger, iris_url: 
     assert all(inst["response"] is not None for inst in rec.instances)
 
 
+def test_a_v2_body_id_that_is_no_header_text_is_returned_percent_encoded(run_logger, iris_url: str) -> None:
+    """Found by schemathesis: a V2 ``id`` outside latin-1 made the proxy's x-request-id header raise (500)."""
+    body = {"id": "Ā\nx", "inputs": [{"name": "predict", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]}
+    with run_logger(upstream=iris_url) as lg:
+        r = httpx.post(f"{lg.url}/v2/models/iris/infer", json=body)
+        assert r.status_code == 200, r.text
+        assert r.headers["x-request-id"] == "%C4%80%0Ax"
+        assert lg.wait_record("Ā\nx").model_name == "iris"
+
+
 @pytest.mark.parametrize("header", ["x-request-id", "Seldon-Puid", "Ce-Requestid"])
 def test_incoming_request_id_is_honoured(run_logger, iris_url: str, header: str) -> None:
     with run_logger(upstream=iris_url) as lg:
