@@ -119,8 +119,9 @@ def test_health_and_metrics(demo_model: str) -> None:
     from inferwatch.explainers.app import create_explainer_admin_app
 
     with explainer(kind="anchor_tabular", model_url=demo_model) as (url, core):
-        for path in ("/health/ping", "/health/status", "/v2/health/live", "/v2/health/ready", "/v2/models/x/ready"):
+        for path in ("/health/ping", "/health/status", "/v2/health/live", "/v2/health/ready", "/v2/models/model/ready"):
             assert httpx.get(f"{url}{path}").status_code == 200
+        assert httpx.get(f"{url}/v2/models/x/ready").status_code == 404  # not the served model
         httpx.post(f"{url}/explain", json={"instances": [SETOSA]}, timeout=60)
         httpx.post(f"{url}/explain", json={"instances": [[1, 2]]}, timeout=60)
         admin = TestClient(create_explainer_admin_app(core))
