@@ -18,7 +18,6 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from inferwatch import __version__
 from inferwatch.detectors.core import DetectorCore
 from inferwatch.detectors.feedback import (
     FEEDBACK_EVENT_TYPES,
@@ -28,7 +27,7 @@ from inferwatch.detectors.feedback import (
 )
 from inferwatch.detectors.results import DetectorResults, Origin, origin_from_event, origin_from_headers
 from inferwatch.detectors.settings import DetectorSettings
-from inferwatch.errors import BadRequest, CodecError, InferwatchError, LimitExceeded, ModelNotFound
+from inferwatch.errors import BadRequest, CodecError, InferwatchError, LimitExceeded
 from inferwatch.guard import Guarded, HttpGuard
 from inferwatch.limits import MAX_JSON_DEPTH
 from inferwatch.protocols import SELDON, V2, Decoded, Payload, Tensor, decode_body, get_codec, headers
@@ -39,6 +38,7 @@ from inferwatch.protocols.datatypes import datatype_for
 from inferwatch.protocols.seldon import json_message
 from inferwatch.protocols.v2 import TensorMetadata, array_tensor
 from inferwatch.protocols.v2_binary import HEADER_LENGTH, header_length
+from inferwatch.v2_routes import add_v2_routes, served
 from inferwatch.web import create_admin_app, health_report, install_error_handler, live_response, off_loop
 
 log = logging.getLogger("inferwatch.detectors.app")
@@ -128,11 +128,6 @@ def _tags(doc: Any) -> dict[str, Any]:
 def _json(body: Any) -> Response:
     """JSON with orjson (hot path; NaN becomes null)."""
     return Response(orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json")
-
-
-def v2_server_metadata() -> dict[str, Any]:
-    """``GET /v2``: the server's name, version and the V2 extensions it implements (binary tensor data)."""
-    return {"name": "inferwatch", "version": __version__, "extensions": ["binary_tensor_data"]}
 
 
 def v2_outputs(result: dict[str, Any]) -> list[Tensor]:
@@ -248,46 +243,9 @@ def create_app(settings: DetectorSettings, core: DetectorCore, results: Detector
     async def metadata() -> dict[str, Any]:
         return {**model_metadata(), "detector": core.loaded.meta}
 
-    not_found = oas.error_responses(404)
-
-    @app.get(
-        "/v2",
-        summary="V2 server metadata",
-        responses={200: oas.json_response(oas.V2_SERVER_METADATA)},
+    add_v2_routes(
+        app, settings.model_name, model_metadata, core.probes, extensions=["binary_tensor_data"], what="the detector"
     )
-    async def v2_metadata() -> dict[str, Any]:
-        return v2_server_metadata()
-
-    @app.get(
-        "/v2/models/{name}",
-        summary="V2 model metadata (the detector's inputs)",
-        responses={200: oas.json_response(oas.V2_MODEL_METADATA), **not_found},
-    )
-    async def v2_model_metadata(name: str) -> dict[str, Any]:
-        if name != settings.model_name:
-            raise ModelNotFound(name, settings.model_name)
-        return model_metadata()
-
-    @app.get(
-        "/v2/models/{name}/ready",
-        summary="V2 model readiness: 503 while the detector cannot do its job",
-        responses={200: oas.json_response(oas.V2_MODEL_READY), **not_found},
-    )
-    async def v2_model_ready(name: str) -> JSONResponse:
-        if name != settings.model_name:
-            raise ModelNotFound(name, settings.model_name)
-        ready = bool((await health_report(core.probes))["ready"])
-        return JSONResponse({"name": name, "ready": ready}, 200 if ready else 503)
-
-    @app.get("/v2/health/live")
-    async def v2_live() -> JSONResponse:
-        live = bool(core.probes.live_report()["live"])
-        return JSONResponse({"live": live}, 200 if live else 503)
-
-    @app.get("/v2/health/ready")
-    async def v2_ready() -> JSONResponse:
-        ready = bool((await health_report(core.probes))["ready"])
-        return JSONResponse({"ready": ready}, 200 if ready else 503)
 
     @app.post(
         "/v2/models/{name}/infer",
@@ -301,8 +259,7 @@ def create_app(settings: DetectorSettings, core: DetectorCore, results: Detector
         },
     )
     async def v2_infer(name: str, request: Request) -> Response:
-        if name != settings.model_name:
-            raise ModelNotFound(name, settings.model_name)
+        served(name, settings.model_name)
         raw = await request.body()
         _, _, payload = await decode(request, raw, "request", "v2", request.url.path, depth, keep_json=False)
         result = await run_detector(core, payload, results, origin_from_headers(request.headers, payload.id, "v2"))

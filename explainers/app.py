@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -22,8 +23,8 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from inferwatch import __version__, ids, limits
-from inferwatch.errors import BadRequest, ModelNotFound
+from inferwatch import ids, limits
+from inferwatch.errors import BadRequest
 from inferwatch.explainers.core import ExplainerCore
 from inferwatch.explainers.results import ExplainerResults, explained_origin
 from inferwatch.explainers.settings import ExplainerSettings
@@ -31,6 +32,7 @@ from inferwatch.guard import Guarded, HttpGuard
 from inferwatch.protocols import KSERVE_V1, SELDON, V2, Payload, Tensor, get_codec
 from inferwatch.protocols import schemas as oas
 from inferwatch.protocols.headers import X_REQUEST_ID
+from inferwatch.v2_routes import add_v2_routes, served
 from inferwatch.web import create_admin_app, health_report, install_error_handler, live_response, off_loop
 
 
@@ -154,8 +156,7 @@ def create_app(settings: ExplainerSettings, core: ExplainerCore, results: Explai
         },
     )
     async def v2_explain(name: str, request: Request) -> Response:
-        if name != settings.model_name:
-            raise ModelNotFound(name, settings.model_name)
+        served(name, settings.model_name)
         body, size = await _body(request, depth)
         payload = await off_loop(size, v2.decode_request, body)
         params = payload.parameters.get("explain_parameters") or {}
@@ -185,64 +186,29 @@ def create_app(settings: ExplainerSettings, core: ExplainerCore, results: Explai
             return _json({"status": "ok"})
         return live_response(core.probes)
 
-    async def v2_live() -> Response:
-        is_live = bool(core.probes.live_report()["live"])
-        return _json({"live": is_live}, 200 if is_live else 503)
-
     async def ready() -> Response:
         is_ready = bool((await health_report(core.probes))["ready"])
         return _json({"ready": is_ready}, 200 if is_ready else 503)
 
     for path in ("/health/ping", "/health/live"):
         app.add_api_route(path, live, methods=["GET"], summary="Liveness: 503 once result delivery has died")
-    app.add_api_route("/v2/health/live", v2_live, methods=["GET"], summary="Liveness (V2)")
-    for path in ("/health/status", "/health/ready", "/v2/health/ready"):
+    for path in ("/health/status", "/health/ready"):
         app.add_api_route(path, ready, methods=["GET"], summary="Readiness: 503 until the explainer is fitted")
-    _v2_metadata_routes(app, settings, core)
+    metadata = partial(_v2_model_metadata, settings, core)
+    add_v2_routes(app, settings.model_name, metadata, core.probes, what="the explainer")
     return Guarded(app, HttpGuard(settings.http_limits(), core.metrics.rejected))
 
 
-def _v2_metadata_routes(app: FastAPI, settings: ExplainerSettings, core: ExplainerCore) -> None:
-    """``GET /v2``, ``/v2/models/NAME`` and ``/v2/models/NAME/ready``; another model name is a 404 naming ours."""
-    not_found = oas.error_responses(404)
-
-    def served(name: str) -> None:
-        if name != settings.model_name:
-            raise ModelNotFound(name, settings.model_name)
-
-    @app.get("/v2", summary="V2 server metadata", responses={200: oas.json_response(oas.V2_SERVER_METADATA)})
-    async def server_metadata() -> Response:
-        return _json({"name": "inferwatch", "version": __version__, "extensions": []})
-
-    @app.get(
-        "/v2/models/{name}",
-        summary="V2 model metadata: the explanation output (inputs once fitted)",
-        responses={200: oas.json_response(oas.V2_MODEL_METADATA), **not_found},
-    )
-    async def model_metadata(name: str) -> Response:
-        served(name)
-        n = core.n_features
-        inputs = [{"name": "input-0", "datatype": "FP64", "shape": [-1, n]}] if n else []
-        outputs = [{"name": "explanation", "datatype": "BYTES", "shape": [-1, 1]}]
-        return _json(
-            {
-                "name": name,
-                "versions": [],
-                "platform": f"alibi-explain:{core.kind_name}",
-                "inputs": inputs,
-                "outputs": outputs,
-            }
-        )
-
-    @app.get(
-        "/v2/models/{name}/ready",
-        summary="V2 model readiness: 503 until the explainer is fitted",
-        responses={200: oas.json_response(oas.V2_MODEL_READY), **not_found},
-    )
-    async def model_ready(name: str) -> Response:
-        served(name)
-        is_ready = bool((await health_report(core.probes))["ready"])
-        return _json({"name": name, "ready": is_ready}, 200 if is_ready else 503)
+def _v2_model_metadata(settings: ExplainerSettings, core: ExplainerCore) -> dict[str, Any]:
+    """The V2 model metadata: the explanation output, and the input once the explainer is fitted."""
+    n = core.n_features
+    return {
+        "name": settings.model_name,
+        "versions": [],
+        "platform": f"alibi-explain:{core.kind_name}",
+        "inputs": [{"name": "input-0", "datatype": "FP64", "shape": [-1, n]}] if n else [],
+        "outputs": [{"name": "explanation", "datatype": "BYTES", "shape": [-1, 1]}],
+    }
 
 
 def create_explainer_admin_app(core: ExplainerCore) -> FastAPI:
