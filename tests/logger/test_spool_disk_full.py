@@ -1,7 +1,8 @@
 """The spool's disk runs full (a 1 MiB tmpfs under ``--spool-dir``) while the only sink refuses writes: the records
-that do not fit are dropped *and counted* (``reason="disk_full"``), one log line says what to do, the real
-Prometheus evaluates the ``InferwatchRecordsDropped`` alert to firing, and everything that was spooled is delivered
-once the sink is fixed: stored + dropped = accepted, no record twice."""
+that do not fit are dropped *and counted* (``reason="disk_full"``), a log line names the full disk, the real
+Prometheus, scraping the logger, returns a series for the ``InferwatchRecordsDropped`` rule's expression (read from
+alerts.yml; the rule has no ``for:``, so it fires at its next evaluation — promtool's unit tests cover the rule),
+and everything that was spooled is delivered once the sink is fixed: stored + dropped = accepted."""
 
 from __future__ import annotations
 
