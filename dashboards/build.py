@@ -40,6 +40,15 @@ class Dashboard:
     panels: list[Panel] = field(default_factory=list)
 
 
+REFUSED = Panel(
+    "Requests refused by a limit /s",
+    [(f"sum by (limit) (rate(inferwatch_http_rejected_total{{{JOB}}}{R}))", "{{limit}}")],
+    "reqps",
+    description="Answered 413/431/408/400 (or not decoded) because they crossed a transport limit: the flag is"
+    " named in the answer (--max-body-bytes, --max-json-depth...; README, Limits).",
+)
+
+
 def _p(q: float, metric: str, by: str = "") -> str:
     group = f"le, {by}" if by else "le"
     return f"histogram_quantile({q}, sum by ({group}) (rate({metric}_bucket{{{JOB}}}{R})))"
@@ -113,6 +122,7 @@ LOGGER = Dashboard(
             "Halves waiting for their partner",
             [(f"sum(inferwatch_logger_pairing_pending{{{JOB}}})", "pending")],
         ),
+        REFUSED,
     ],
 )
 
@@ -196,6 +206,7 @@ DETECTORS = Dashboard(
             "reqps",
             description="One-vs-rest per class; for a binary model class CLASS_1 gives Seldon's binary counters.",
         ),
+        REFUSED,
     ],
 )
 
@@ -234,6 +245,7 @@ EXPLAINER = Dashboard(
             [(f"sum by (type) (rate(inferwatch_explainer_errors_total{{{JOB}}}{R}))", "{{type}}")],
             "reqps",
         ),
+        REFUSED,
     ],
 )
 

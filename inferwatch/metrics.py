@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import weakref
+
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -36,9 +38,18 @@ def render(registry: CollectorRegistry) -> tuple[bytes, str]:
     return generate_latest(registry), CONTENT_TYPE_LATEST
 
 
+_REJECTED: weakref.WeakKeyDictionary[CollectorRegistry, Counter] = weakref.WeakKeyDictionary()
+
+
 def rejected_counter(registry: CollectorRegistry) -> Counter:
     """``inferwatch_http_rejected_total{limit}``: requests refused by a transport limit (``inferwatch.limits``).
-    Each HTTP service registers it once, on its own registry."""
+    One per registry: services that share a registry (the dashboards' test of every service's metrics) share it."""
+    if (counter := _REJECTED.get(registry)) is None:
+        counter = _REJECTED[registry] = _new_rejected_counter(registry)
+    return counter
+
+
+def _new_rejected_counter(registry: CollectorRegistry) -> Counter:
     return Counter(
         "inferwatch_http_rejected_total",
         "Requests refused (413, 400, 431, 408) or bodies not decoded because they crossed a transport limit, by "

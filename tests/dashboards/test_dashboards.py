@@ -91,6 +91,7 @@ def services_metrics() -> Iterator[tuple[int, Callable[[], None]]]:
         logger.upstream_errors.labels("timeout").inc()
         logger.events.labels("request", "accepted").inc()
         logger.pairing_pending.set(2)
+        logger.rejected.labels("body_bytes").inc()  # one counter per registry: the detector's and explainer's too
         detector.instances.labels("outlier").inc(4)
         detector.instances.labels("drift").inc(4)
         detector.record_outlier({"is_outlier": [0, 1, 0, 1], "instance_score": [0.1, 3.2, 0.2, 2.9]}, names)
