@@ -50,6 +50,8 @@ COLLISION_MARK = "~"
 """``<request id>~<suffix>``: an exchange whose request id was already taken by a recent one."""
 EVENT_MARK = "-"
 """``<request id>-<kind>``: a feedback/outlier/drift event about that request, kept as a record of its own."""
+REQUEST_ID_TAG = "request_id"
+"""Tag holding the request id an exchange came with, when its record id is not that id."""
 RELATED_ID_MARKS = (NODE_MARK, COLLISION_MARK, EVENT_MARK)
 """What may follow a request id in the id of a record that belongs to that request."""
 

@@ -21,10 +21,7 @@ from collections import OrderedDict
 from prometheus_client import Counter
 
 from inferwatch.capture import Exchange
-from inferwatch.records import COLLISION_MARK
-
-REQUEST_ID_TAG = "request_id"
-"""Tag holding the request id an exchange came with, when its record id is not that id."""
+from inferwatch.records import COLLISION_MARK, REQUEST_ID_TAG
 
 
 class RecordIds:

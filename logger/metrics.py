@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from inferwatch.metrics import LATENCY_BUCKETS, rejected_counter
+from inferwatch.pairing import PairingMetrics
 
 
 class LoggerMetrics:
@@ -35,34 +36,7 @@ class LoggerMetrics:
             ["kind", "outcome"],
             registry=registry,
         )
-        self.pairing_timeouts = Counter(
-            "inferwatch_logger_pairing_timeouts_total",
-            "Halves whose partner never arrived within the TTL; written as partial records.",
-            ["missing"],
-            registry=registry,
-        )
-        self.pairing_pending = Gauge(
-            "inferwatch_logger_pairing_pending", "Halves waiting for their partner.", registry=registry
-        )
-        self.pairing_superseded = Counter(
-            "inferwatch_logger_pairing_superseded_total",
-            "Halves followed by another half of the same kind for the same request and node before their partner "
-            "came; written at once as partial records (never dropped).",
-            ["kind"],
-            registry=registry,
-        )
-        self.pairing_overflow = Counter(
-            "inferwatch_logger_pairing_overflow_total",
-            "Halves written early as partial records because the halves waiting for their partner held more than "
-            "--pairing-max-bytes (never dropped).",
-            ["kind"],
-            registry=registry,
-        )
-        self.pairing_bytes = Gauge(
-            "inferwatch_logger_pairing_bytes",
-            "Bytes of the bodies of halves waiting for their partner.",
-            registry=registry,
-        )
+        self.pairing = PairingMetrics(registry, "inferwatch_logger")
         self.id_collisions = Counter(
             "inferwatch_logger_id_collisions_total",
             "Exchanges whose request id was already taken by a recent one; stored under <id>~<suffix>, flagged "

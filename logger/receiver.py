@@ -18,8 +18,8 @@ from fastapi.responses import JSONResponse
 from inferwatch import ids
 from inferwatch.capture import Body, Exchange
 from inferwatch.errors import BadRequest, LimitExceeded
-from inferwatch.logger.pairing import Half, Pairer
 from inferwatch.logger.service import LoggerService
+from inferwatch.pairing import Half, Pairer
 from inferwatch.protocols import schemas as oas
 from inferwatch.protocols.cloudevents import CloudEvent, InferenceEventInfo, inference_info, parse_http
 from inferwatch.protocols.headers import CONTENT_TYPE, SKIP_LOGGING
@@ -38,7 +38,9 @@ ACCEPTED: oas.Schema = {
 def create_receiver_app(service: LoggerService) -> FastAPI:
     """The FastAPI app of CloudEvents mode (OpenAPI docs at ``/docs``)."""
     settings = service.settings
-    pairer = Pairer(settings.pairing_ttl, service.record, service.metrics, settings.id_window, settings.pairing_bytes)
+    pairer = Pairer(
+        settings.pairing_ttl, service.record, service.metrics.pairing, settings.id_window, settings.pairing_bytes
+    )
     tick = min(1.0, service.settings.pairing_ttl / 4)
 
     @contextlib.asynccontextmanager

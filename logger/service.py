@@ -17,13 +17,13 @@ from inferwatch.capture import Exchange, RecordBuilder
 from inferwatch.delivery import DeliveryMetrics, DeliveryOptions, Pipeline, decode_exchange, encode_exchange
 from inferwatch.guard import HttpGuard
 from inferwatch.health import Check, Health
-from inferwatch.logger.collisions import REQUEST_ID_TAG, RecordIds
+from inferwatch.logger.collisions import RecordIds
 from inferwatch.logger.metrics import LoggerMetrics
 from inferwatch.logger.settings import LoggerSettings
 from inferwatch.logger.upstream_probe import UpstreamProbe
 from inferwatch.metrics import new_registry
 from inferwatch.protocols import limits
-from inferwatch.records import NODE_MARK
+from inferwatch.records import NODE_MARK, REQUEST_ID_TAG
 from inferwatch.redact import Redactor
 from inferwatch.results import Record, results_from_event
 from inferwatch.settings import common

@@ -90,7 +90,7 @@ def services_metrics() -> Iterator[tuple[int, Callable[[], None]]]:
         logger.proxy_seconds.labels("POST", "200").observe(0.002)
         logger.upstream_errors.labels("timeout").inc()
         logger.events.labels("request", "accepted").inc()
-        logger.pairing_pending.set(2)
+        logger.pairing.pending.set(2)
         logger.rejected.labels("body_bytes").inc()  # one counter per registry: the detector's and explainer's too
         detector.instances.labels("outlier").inc(4)
         detector.instances.labels("drift").inc(4)

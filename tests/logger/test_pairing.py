@@ -9,8 +9,8 @@ from prometheus_client import CollectorRegistry
 
 from inferwatch.capture import Body, Exchange
 from inferwatch.logger.metrics import LoggerMetrics
-from inferwatch.logger.pairing import Half, Pairer
 from inferwatch.logger.settings import LoggerSettings
+from inferwatch.pairing import Half, Pairer
 
 MIB = 1 << 20
 
@@ -24,7 +24,7 @@ def test_unpaired_halves_past_max_bytes_go_out_oldest_first_as_partial_records()
     """200 unpaired 1 MiB halves held +185 MB until their TTL; now at most max_bytes wait."""
     emitted: list[Exchange] = []
     metrics = LoggerMetrics(registry := CollectorRegistry())
-    pairer = Pairer(3600, emitted.append, metrics, max_bytes=4 * MIB)
+    pairer = Pairer(3600, emitted.append, metrics.pairing, max_bytes=4 * MIB)
     for i in range(200):
         pairer.add(_half("request", f"r{i}", MIB))
         assert pairer.pending_bytes <= 4 * MIB
@@ -40,7 +40,7 @@ def test_unpaired_halves_past_max_bytes_go_out_oldest_first_as_partial_records()
 
 def test_a_half_larger_than_the_bound_is_written_at_once() -> None:
     emitted: list[Exchange] = []
-    pairer = Pairer(3600, emitted.append, LoggerMetrics(CollectorRegistry()), max_bytes=10)
+    pairer = Pairer(3600, emitted.append, LoggerMetrics(CollectorRegistry()).pairing, max_bytes=10)
     pairer.add(_half("response", "big", 11))
     assert [(e.request_id, e.partial) for e in emitted] == [("big", True)] and len(pairer) == 0
 

@@ -18,10 +18,10 @@ from prometheus_client import CollectorRegistry
 
 from inferwatch.capture import Body, Exchange
 from inferwatch.demo.model_server import create_model_app, train_iris
-from inferwatch.logger.collisions import REQUEST_ID_TAG, RecordIds
+from inferwatch.logger.collisions import RecordIds
 from inferwatch.logger.metrics import LoggerMetrics
-from inferwatch.logger.pairing import Half, Pairer
-from inferwatch.records import InferenceRecord
+from inferwatch.pairing import Half, Pairer
+from inferwatch.records import REQUEST_ID_TAG, InferenceRecord
 from inferwatch.stores import RecordQuery
 from tests.servers import serving
 
@@ -79,7 +79,7 @@ def _half(kind: str, rid: str, node: str | None, *, component: str | None = None
 def test_pairing_is_per_request_and_node() -> None:
     emitted: list[Exchange] = []
     metrics = LoggerMetrics(CollectorRegistry())
-    pairer = Pairer(30, emitted.append, metrics)
+    pairer = Pairer(30, emitted.append, metrics.pairing)
     # a Seldon transformer and model log one request: requests in graph order, responses the other way round
     pairer.add(_half("request", "r", "transformer"))
     pairer.add(_half("request", "r", "model"))
@@ -101,13 +101,13 @@ def test_pairing_is_per_request_and_node() -> None:
 def test_a_second_half_of_the_same_kind_does_not_replace_the_first() -> None:
     emitted: list[Exchange] = []
     metrics = LoggerMetrics(CollectorRegistry())
-    pairer = Pairer(30, emitted.append, metrics)
+    pairer = Pairer(30, emitted.append, metrics.pairing)
     pairer.add(_half("request", "r", "m"))
     pairer.add(_half("request", "r", "m"))
     assert [(e.request_id, e.partial) for e in emitted] == [("r", True)]  # the first, written at once
     pairer.add(_half("response", "r", "m"))
     assert [e.partial for e in emitted] == [True, False] and len(pairer) == 0
-    assert metrics.pairing_superseded.labels("request")._value.get() == 1
+    assert metrics.pairing.superseded.labels("request")._value.get() == 1
 
 
 # --- through the real servers -----------------------------------------------------------------------------------

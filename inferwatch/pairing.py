@@ -1,9 +1,12 @@
-"""Pairs the request and response halves of CloudEvents-delivered exchanges by request id and graph node.
+"""Pairs the request and response halves of exchanges that arrive separately, by request id and graph node.
+
+The logger's CloudEvents receiver and the Kafka consumers (Seldon Core's executor and dataflow topics) log each
+half of an exchange on its own; both join them here, each with its own metrics (``PairingMetrics``).
 
 Halves may arrive in any order. A half whose partner has not come within ``ttl`` seconds is emitted on
 its own as a partial exchange (and counted), so nothing accepted is ever held forever or lost. The waiting halves
 are bounded by bytes as well (``max_bytes``, their captured bodies): past it the oldest are emitted at once as
-partial records through the same path (counted in ``inferwatch_logger_pairing_overflow_total``), never dropped.
+partial records through the same path (counted in ``<prefix>_pairing_overflow_total``), never dropped.
 
 Several nodes of one inference graph log the same request id (a Seldon transformer and model share
 ``Ce-Requestid``; a KServe transformer and predictor share the event id): halves are paired per
@@ -11,10 +14,13 @@ Several nodes of one inference graph log the same request id (a Seldon transform
 exchanges keeps the request id as its record id; an exchange of another node is ``<request id>@<node>``
 (its ``request_id`` tag keeps the request id). A second half of the same kind for the same request and node,
 before the partner came, does not replace the first: the first is written at once as a partial record
-(counted in ``inferwatch_logger_pairing_superseded_total``). Anything else that reuses an id is caught when
+(counted in ``<prefix>_pairing_superseded_total``). Anything else that reuses an id is caught when
 the exchange is recorded (``inferwatch.logger.collisions``).
 
-Used from one event loop only; not thread-safe by design.
+A half's ``arrived`` (wall clock, when this process got it) times its wait; ``at`` (when it was logged upstream,
+e.g. a Kafka message's timestamp; default ``arrived``) is the exchange's time in the record.
+
+Used from one thread (or event loop) only; not thread-safe by design.
 """
 
 from __future__ import annotations
@@ -24,10 +30,10 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
 from inferwatch.capture import Body, Exchange
-from inferwatch.logger.collisions import REQUEST_ID_TAG
-from inferwatch.logger.metrics import LoggerMetrics
-from inferwatch.records import NODE_MARK
+from inferwatch.records import NODE_MARK, REQUEST_ID_TAG
 
 COMPONENT_TAG = "component"
 """Tag of KServe's ``component`` extension (predictor, transformer, explainer)."""
@@ -43,12 +49,48 @@ class Half:
     template: Exchange
     """Metadata from the event (model, deployment, namespace, endpoint, protocol, tags)."""
     skip: bool = False
+    at: float | None = None
+    """When the half was logged upstream (``None``: ``arrived``); the record's received/responded time."""
+
+    @property
+    def time(self) -> float:
+        return self.arrived if self.at is None else self.at
 
     @property
     def node(self) -> str:
         """The graph node the half comes from: KServe's component, else Seldon's model id ("" if neither)."""
         component = self.template.tags.get(COMPONENT_TAG)
         return str(component or self.template.model_name or "")
+
+
+class PairingMetrics:
+    """The pairing series of one service: ``<prefix>_pairing_*`` (``inferwatch_logger``, ``inferwatch_consumer``)."""
+
+    def __init__(self, registry: CollectorRegistry, prefix: str) -> None:
+        self.timeouts = Counter(
+            f"{prefix}_pairing_timeouts_total",
+            "Halves whose partner never arrived within the TTL; written as partial records.",
+            ["missing"],
+            registry=registry,
+        )
+        self.pending = Gauge(f"{prefix}_pairing_pending", "Halves waiting for their partner.", registry=registry)
+        self.superseded = Counter(
+            f"{prefix}_pairing_superseded_total",
+            "Halves followed by another half of the same kind for the same request and node before their partner "
+            "came; written at once as partial records (never dropped).",
+            ["kind"],
+            registry=registry,
+        )
+        self.overflow = Counter(
+            f"{prefix}_pairing_overflow_total",
+            "Halves written early as partial records because the halves waiting for their partner held more than "
+            "the pairing byte limit (never dropped).",
+            ["kind"],
+            registry=registry,
+        )
+        self.bytes = Gauge(
+            f"{prefix}_pairing_bytes", "Bytes of the bodies of halves waiting for their partner.", registry=registry
+        )
 
 
 class Pairer:
@@ -58,7 +100,7 @@ class Pairer:
         self,
         ttl: float,
         emit: Callable[[Exchange], object],
-        metrics: LoggerMetrics,
+        metrics: PairingMetrics,
         memory: int = 65_536,
         max_bytes: int | None = None,
     ) -> None:
@@ -82,7 +124,7 @@ class Pairer:
         if waiting is None:
             self._put(key, half)
         elif waiting.kind == half.kind:  # the same half again: keep both, the first as a partial record
-            self.metrics.pairing_superseded.labels(half.kind).inc()
+            self.metrics.superseded.labels(half.kind).inc()
             self._partial(waiting, count=False)
             self._put(key, half)
         else:
@@ -107,12 +149,12 @@ class Pairer:
             key = next(iter(self._pending))
             half = self._take(key)
             assert half is not None
-            self.metrics.pairing_overflow.labels(half.kind).inc()
+            self.metrics.overflow.labels(half.kind).inc()
             self._partial(half, count=False)
 
     def _gauges(self) -> None:
-        self.metrics.pairing_pending.set(len(self._pending))
-        self.metrics.pairing_bytes.set(self.pending_bytes)
+        self.metrics.pending.set(len(self._pending))
+        self.metrics.bytes.set(self.pending_bytes)
 
     def expire(self, now: float | None = None) -> int:
         """Emit every half whose partner is overdue; returns how many."""
@@ -138,8 +180,8 @@ class Pairer:
             return
         ex = _merge(req.template, resp.template)
         ex.request, ex.response = req.body, resp.body
-        ex.received_at = req.arrived
-        ex.responded_at = max(resp.arrived, req.arrived)
+        ex.received_at = req.time
+        ex.responded_at = max(resp.time, req.time)
         self._name(ex, req.node)
         self.emit(ex)
 
@@ -148,16 +190,16 @@ class Pairer:
             return
         if count:
             missing = "response" if half.kind == "request" else "request"
-            self.metrics.pairing_timeouts.labels(missing).inc()
+            self.metrics.timeouts.labels(missing).inc()
         ex = half.template
         self._name(ex, half.node)
         ex.partial = True
-        ex.received_at = half.arrived
+        ex.received_at = half.time
         if half.kind == "request":
             ex.request = half.body
         else:
             ex.response = half.body
-            ex.responded_at = half.arrived
+            ex.responded_at = half.time
         self.emit(ex)
 
     def _name(self, ex: Exchange, node: str) -> None:
