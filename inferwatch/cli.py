@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "devstack": "devstack.cli",  # development tooling: in a source checkout only (see DEV_ONLY)
     "detector": "inferwatch.detectors.cli",
     "explainer": "inferwatch.explainers.cli",
+    "consume": "inferwatch.consumers.cli",
 }
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
@@ -51,6 +51,9 @@ class Half:
     skip: bool = False
     at: float | None = None
     """When the half was logged upstream (``None``: ``arrived``); the record's received/responded time."""
+    origin: tuple[str, int, int] | None = None
+    """Where it was read from (a Kafka topic, partition and offset), for a caller that must not acknowledge its
+    source while the half waits (``inferwatch.sources.decoder``)."""
 
     @property
     def time(self) -> float:
@@ -169,6 +172,19 @@ class Pairer:
             n += 1
         self._gauges()
         return n
+
+    def waiting(self) -> Iterator[Half]:
+        """The halves waiting for their partner, oldest first."""
+        return (half for _, half in self._pending.values())
+
+    def discard(self, which: Callable[[Half], bool]) -> int:
+        """Forget the waiting halves ``which`` selects, writing nothing (their source delivers them again
+        elsewhere); returns how many."""
+        gone = [key for key, (_, half) in self._pending.items() if which(half)]
+        for key in gone:
+            self._take(key)
+        self._gauges()
+        return len(gone)
 
     def flush(self) -> int:
         """Emit everything still waiting (on shutdown) as partial records."""

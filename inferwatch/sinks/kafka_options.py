@@ -53,16 +53,30 @@ class KafkaOptions(OptionTable):
 
     def security(self) -> dict[str, str]:
         """The TLS/SASL options given, under kafka-python's ``KafkaProducer`` names (``sasl_plain_username``...)."""
-        settings = {
-            "security_protocol": self.security_protocol,
-            "sasl_mechanism": self.sasl_mechanism,
-            "sasl_plain_username": self.sasl_username,
-            "sasl_plain_password": self.sasl_password,
-            "ssl_cafile": self.ssl_cafile,
-            "ssl_certfile": self.ssl_certfile,
-            "ssl_keyfile": self.ssl_keyfile,
-        }
-        return {k: v for k, v in settings.items() if v}
+        return security_settings(
+            security_protocol=self.security_protocol,
+            sasl_mechanism=self.sasl_mechanism,
+            sasl_username=self.sasl_username,
+            sasl_password=self.sasl_password,
+            ssl_cafile=self.ssl_cafile,
+            ssl_certfile=self.ssl_certfile,
+            ssl_keyfile=self.ssl_keyfile,
+        )
 
 
-__all__ = ["ACKS", "COMPRESSIONS", "DEFAULT_RESULTS_TOPIC", "DEFAULT_TOPIC", "PRODUCERS", "KafkaOptions"]
+def security_settings(**options: str | None) -> dict[str, str]:
+    """TLS/SASL options named as the ``kafka://`` sink names them (``sasl_username``...) under kafka-python's client
+    setting names (``sasl_plain_username``...), absent ones left out: the sink and the consumers share them."""
+    names = {"sasl_username": "sasl_plain_username", "sasl_password": "sasl_plain_password"}
+    return {names.get(k, k): v for k, v in options.items() if v}
+
+
+__all__ = [
+    "ACKS",
+    "COMPRESSIONS",
+    "DEFAULT_RESULTS_TOPIC",
+    "DEFAULT_TOPIC",
+    "PRODUCERS",
+    "KafkaOptions",
+    "security_settings",
+]

@@ -57,9 +57,18 @@ class PollWatch:
 
 
 def group_consumer(
-    bootstrap: str | list[str], topic: str, group: str, *, wait_for_topic: float = 30.0, **config: Any
+    bootstrap: str | list[str],
+    topic: str | None,
+    group: str,
+    *,
+    pattern: str | None = None,
+    listener: Any = None,
+    wait_for_topic: float = 30.0,
+    **config: Any,
 ) -> Any:
-    """A ``KafkaConsumer`` in ``group`` subscribed to ``topic``, manual commits, from the earliest offset.
+    """A ``KafkaConsumer`` in ``group`` subscribed to ``topic`` (or to the topics matching the regular expression
+    ``pattern``), manual commits, from the earliest offset; ``listener`` (a kafka-python
+    ``ConsumerRebalanceListener``) hears of every rebalance.
 
     Waits up to ``wait_for_topic`` seconds for the topic to exist; if it does not, subscribes anyway (its
     partitions are assigned when it is created) and says so in the log. ``config`` overrides or extends the
@@ -69,13 +78,16 @@ def group_consumer(
 
     settings: dict[str, Any] = {"enable_auto_commit": False, "auto_offset_reset": "earliest", **config}
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, **settings)
+    if topic is None:
+        consumer.subscribe(pattern=pattern, listener=listener)
+        return consumer
     deadline = time.monotonic() + wait_for_topic
     while not consumer.partitions_for_topic(topic):
         if time.monotonic() >= deadline:
             log.warning("topic %s does not exist yet; subscribing anyway, partitions follow when it is created", topic)
             break
         time.sleep(0.2)
-    consumer.subscribe([topic])
+    consumer.subscribe([topic], listener=listener)
     return consumer
 
 
@@ -148,6 +160,10 @@ class ConsumerThread:
         self._stop.set()
         if self._thread.ident is not None:
             self._thread.join(timeout)
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until the loop ends (it was stopped, or it died)."""
+        self._thread.join(timeout)
 
     @property
     def alive(self) -> bool:

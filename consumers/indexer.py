@@ -1,0 +1,241 @@
+"""The indexer loop shared by ``inferwatch consume index`` (a consumer-group member) and ``consume replay``.
+
+One batch at a time: poll, decode every message (``inferwatch.sources.decoder``: the logger's records, Seldon's
+halves paired, Seldon's errors), send what cannot be decoded to the dead-letter topic, write the records into every
+sink until each has them (``consumers.writer``: passing failures are tried again, nothing is committed meanwhile),
+then commit. A crash anywhere before the commit delivers the batch again; sinks write by record id, so a batch
+written twice is stored once.
+
+Commits are per partition: the next offset after the last message handled, but never past a Seldon half still
+waiting for its partner (``MessageDecoder.holding``) — that half is in no sink yet. When partitions are revoked
+(a rebalance), the halves read from them are forgotten: their new owner reads them again from the committed
+offset. A replay (``commit=False``) commits nothing and belongs to no group.
+
+Lag (``inferwatch_consumer_lag``) is each held partition's end offset minus what this member committed (for a
+replay: its position), refreshed after every batch: it is what a restart would have to read again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from inferwatch.consumers.deadletters import DeadLetter, DeadLetters
+from inferwatch.consumers.metrics import ConsumerMetrics
+from inferwatch.consumers.writer import DEFAULT_BACKOFF, Backoff, write_all
+from inferwatch.results import Record
+from inferwatch.sinks import Sink
+from inferwatch.sources.decoder import MessageDecoder, Partition
+from inferwatch.sources.formats import Undecodable
+from inferwatch.sources.kafka import PollWatch
+from inferwatch.sources.messages import Message
+
+log = logging.getLogger("inferwatch.consumers")
+
+
+class Indexer:
+    """Consumed messages → records → sinks, committed after the sinks acknowledged them (module doc)."""
+
+    def __init__(
+        self,
+        consumer: Any,
+        sinks: Sequence[Sink],
+        decoder: MessageDecoder,
+        metrics: ConsumerMetrics,
+        *,
+        dead_letters: DeadLetters | None = None,
+        commit: bool = True,
+        batch: int = 500,
+        backoff: Backoff = DEFAULT_BACKOFF,
+    ) -> None:
+        self.consumer = consumer
+        self.sinks = list(sinks)
+        self.decoder = decoder
+        self.metrics = metrics
+        self.dead_letters = dead_letters
+        self.commit_offsets = commit
+        self.batch = batch
+        self.backoff = backoff
+        self.handled = 0
+        self.dead_lettered = 0
+        """Messages (and unwritable records) dead-lettered so far."""
+        self.undelivered_dead_letters = 0
+        """Dead letters without a dead-letter topic (``dead_letters=None``): counted and logged only."""
+        self.stop_at: dict[Partition, int] | None = None
+        """A replay's end: per partition, the first offset not to handle (messages from it on are ignored)."""
+        self._next: dict[Partition, int] = {}
+        self._committed: dict[Partition, int] = {}
+        self._stop: threading.Event | None = None
+
+    # -- the loop ---------------------------------------------------------------------------------------------
+
+    def run(
+        self,
+        stop: threading.Event,
+        watch: PollWatch | None = None,
+        *,
+        idle_timeout: float | None = None,
+        done: Callable[[], bool] | None = None,
+        on_batch: Callable[[int], object] | None = None,
+    ) -> int:
+        """Batches until ``stop`` is set, ``done()`` says so, or nothing arrived for ``idle_timeout`` seconds;
+        then the halves still waiting are written as partial records (a replay) or left to the next start (a group
+        member: not committed). Returns how many messages were handled."""
+        self._stop = stop
+        idle_since = time.monotonic()
+        while not stop.is_set() and not (done is not None and done()):
+            n = self.step(watch)
+            if n:
+                idle_since = time.monotonic()
+                if on_batch is not None:
+                    on_batch(n)
+            elif idle_timeout is not None and time.monotonic() - idle_since > idle_timeout:
+                break
+        if not self.commit_offsets and not stop.is_set():
+            self.write(self.decoder.flush())
+        return self.handled
+
+    def step(self, watch: PollWatch | None = None) -> int:
+        """One poll and everything after it; returns how many messages it brought."""
+        polled = self.consumer.poll(timeout_ms=500, max_records=self.batch)
+        if watch is not None:
+            watch.polled(self.consumer)
+        messages = [Message.from_kafka(m) for msgs in polled.values() for m in msgs]
+        if self.stop_at is not None:
+            limit = self.stop_at
+            messages = [m for m in messages if m.offset < limit.get((m.topic, m.partition), m.offset + 1)]
+        records: list[Record] = []
+        dead: list[DeadLetter] = []
+        for m in messages:
+            self.metrics.consumed.labels(self.metrics.group, m.topic).inc()
+            try:
+                records.extend(self.decoder.feed(m))
+            except Undecodable as e:
+                dead.append(DeadLetter.of_message(m, e.reason, e.message))
+            self._next[(m.topic, m.partition)] = m.offset + 1
+        records.extend(self.decoder.expire())
+        self.write(records, dead)
+        self.handled += len(messages)
+        if self.commit_offsets:
+            self.commit()
+        self.update_lag()
+        return len(messages)
+
+    def write(self, records: list[Record], dead: list[DeadLetter] | None = None) -> None:
+        """Every record into every sink (``consumers.writer``), then the dead letters, those of unwritable records
+        included."""
+        letters = list(dead or [])
+        for sink in self.sinks:
+            if not records:
+                break
+            written, unwritable = write_all(
+                sink,
+                records,
+                stop=self._stop,
+                backoff=self.backoff,
+                on_retry=lambda reason, name=sink.name: self.metrics.write_retries.labels(
+                    self.metrics.group, name, reason
+                ).inc(),
+                keepalive=self._keepalive,
+            )
+            self.metrics.written.labels(self.metrics.group, sink.name).inc(written)
+            letters.extend(DeadLetter.of_record(u.record, "unwritable", f"{sink.name}: {u.reason}") for u in unwritable)
+        if letters:
+            self._dead_letter(letters)
+
+    def _dead_letter(self, letters: list[DeadLetter]) -> None:
+        self.dead_lettered += len(letters)
+        for letter in letters:
+            self.metrics.dead_lettered.labels(self.metrics.group, letter.reason).inc()
+        if self.dead_letters is not None:
+            self.dead_letters.send(letters, self._stop)
+            return
+        self.undelivered_dead_letters += len(letters)
+        for letter in letters:
+            log.error("not usable (%s), and no dead-letter topic: %s", letter.reason, letter.error)
+
+    # -- offsets ----------------------------------------------------------------------------------------------
+
+    def safe_offsets(self) -> dict[Partition, int]:
+        """Per partition, how far a commit may go now (module doc)."""
+        holding = self.decoder.holding()
+        return {tp: min(nxt, holding.get(tp, nxt)) for tp, nxt in self._next.items()}
+
+    def commit(self) -> None:
+        """Commit the safe offsets that moved since the last commit, for the partitions still assigned."""
+        from kafka.structs import OffsetAndMetadata, TopicPartition
+
+        assigned = {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
+        moved = {tp: o for tp, o in self.safe_offsets().items() if tp in assigned and self._committed.get(tp) != o}
+        if not moved:
+            return
+        offsets = {TopicPartition(t, p): OffsetAndMetadata(o, "", -1) for (t, p), o in moved.items()}
+        started = time.perf_counter()
+        self.consumer.commit(offsets=offsets)
+        self.metrics.commit_seconds.labels(self.metrics.group).observe(time.perf_counter() - started)
+        self._committed.update(moved)
+
+    def revoked(self, partitions: Sequence[Any]) -> None:
+        """Partitions taken away in a rebalance: commit what is safe, forget their waiting halves."""
+        self.metrics.rebalances.labels(self.metrics.group, "revoked").inc()
+        gone = [(tp.topic, tp.partition) for tp in partitions]
+        if self.commit_offsets:
+            try:
+                self.commit()
+            except Exception as e:  # the group may already have moved on: the new owner re-reads, nothing is lost
+                log.warning(
+                    "commit on revocation failed (%s: %s); the partitions' new owner reads them again",
+                    type(e).__name__,
+                    e,
+                )
+        released = self.decoder.release(gone)
+        if released:
+            log.info("rebalance: %d waiting halves left to the partitions' new owner", released)
+        for tp in gone:
+            self._next.pop(tp, None)
+            self._committed.pop(tp, None)
+            with contextlib.suppress(KeyError):  # its new owner reports it
+                self.metrics.lag.remove(tp[0], str(tp[1]), self.metrics.group)
+
+    def assigned(self, partitions: Sequence[Any]) -> None:
+        self.metrics.rebalances.labels(self.metrics.group, "assigned").inc()
+        self.metrics.assigned.labels(self.metrics.group).set(len(self.consumer.assignment()))
+
+    def update_lag(self) -> None:
+        """``inferwatch_consumer_lag`` of every assigned partition whose end offset the client knows."""
+        assignment = self.consumer.assignment()
+        self.metrics.assigned.labels(self.metrics.group).set(len(assignment))
+        for tp in assignment:
+            end = self.consumer.highwater(tp)
+            if end is None:
+                continue
+            key = (tp.topic, tp.partition)
+            done = self._committed.get(key) if self.commit_offsets else self._next.get(key)
+            if done is None:
+                done = self.consumer.position(tp) if not self.commit_offsets else self._committed_offset(tp)
+            if done is None:
+                continue
+            self.metrics.lag.labels(tp.topic, str(tp.partition), self.metrics.group).set(max(0, end - done))
+
+    def _committed_offset(self, tp: Any) -> int | None:
+        try:
+            committed = self.consumer.committed(tp)
+        except Exception:
+            return None
+        return int(committed) if committed is not None else None
+
+    def _keepalive(self) -> None:
+        """While a sink is failing: poll with every partition paused, so the group does not evict this member
+        (``max.poll.interval.ms``) while it waits; nothing is fetched."""
+        assignment = list(self.consumer.assignment())
+        if not assignment:
+            return
+        self.consumer.pause(*assignment)
+        try:
+            self.consumer.poll(timeout_ms=0)
+        finally:
+            self.consumer.resume(*[tp for tp in assignment if tp in self.consumer.assignment()])
