@@ -3,7 +3,7 @@
 ``python -m dashboards.build`` rewrites ``dashboards/grafana/*.json``; ``tests/dashboards`` checks that the
 committed files match this spec and runs every panel query against the dev stack's real Prometheus.
 Every dashboard has a ``datasource`` variable (any Prometheus) and a ``job`` variable (the scrape jobs of
-that service: one detector, explainer or logger per job, as in ``dashboards/prometheus/prometheus.yml``).
+that service: one detector, explainer, logger or consumer per job, as in ``dashboards/prometheus/prometheus.yml``).
 """
 
 from __future__ import annotations
@@ -249,7 +249,113 @@ EXPLAINER = Dashboard(
     ],
 )
 
-DASHBOARDS = (LOGGER, DETECTORS, EXPLAINER)
+CONSUMERS = Dashboard(
+    "inferwatch-consumers",
+    "inferwatch / Kafka consumers",
+    "inferwatch consume index|replay: how far each consumer group is behind, what it consumed and wrote, dead"
+    " letters, retries, commits and rebalances. Every series carries the consumer group (replay: group replay).",
+    "inferwatch_consumer_assigned_partitions",
+    [
+        Panel(
+            "Lag by group and topic (messages)",
+            [(f"sum by (group, topic) (inferwatch_consumer_lag{{{JOB}}})", "{{group}} {{topic}}")],
+            description="End offsets minus the group's positions, summed over the partitions; growing means the"
+            " group reads slower than producers write (alert InferwatchConsumerLagGrowing).",
+        ),
+        Panel(
+            "Largest partition lag",
+            [(f"max by (group, topic) (inferwatch_consumer_lag{{{JOB}}})", "{{group}} {{topic}}")],
+            description="Far above the sum's share of one partition: a skewed key or a stuck member.",
+        ),
+        Panel(
+            "Messages consumed /s by topic",
+            [(f"sum by (group, topic) (rate(inferwatch_consumer_consumed_total{{{JOB}}}{R}))", "{{group}} {{topic}}")],
+            "reqps",
+        ),
+        Panel(
+            "Records written /s by sink",
+            [(f"sum by (group, sink) (rate(inferwatch_consumer_written_total{{{JOB}}}{R}))", "{{group}} {{sink}}")],
+            "reqps",
+            description="Acknowledged by the sink; a redelivered record is written again (sinks are idempotent by id).",
+        ),
+        Panel(
+            "Dead letters by reason",
+            [
+                (
+                    f"sum by (group, reason) (increase(inferwatch_consumer_dead_lettered_total{{{JOB}}}{R}))",
+                    "{{group}} {{reason}}",
+                )
+            ],
+            description="Should stay at 0. Each dead letter's headers carry the reason and its source topic,"
+            " partition and offset (alert InferwatchConsumerDeadLetters).",
+        ),
+        Panel(
+            "Write retries /s by sink and reason",
+            [
+                (
+                    f"sum by (sink, reason) (rate(inferwatch_consumer_write_retries_total{{{JOB}}}{R}))",
+                    "{{sink}} {{reason}}",
+                )
+            ],
+            "reqps",
+            description="A sink answered 429/5xx or was unreachable; nothing is committed until the write passes.",
+        ),
+        Panel(
+            "Offset commit p50 / p99",
+            [
+                (_p(0.5, "inferwatch_consumer_commit_duration_seconds", "group"), "p50 {{group}}"),
+                (_p(0.99, "inferwatch_consumer_commit_duration_seconds", "group"), "p99 {{group}}"),
+            ],
+            "s",
+        ),
+        Panel(
+            "Rebalances",
+            [
+                (
+                    f"sum by (group, kind) (increase(inferwatch_consumer_rebalances_total{{{JOB}}}{R}))",
+                    "{{group}} {{kind}}",
+                )
+            ],
+            description="Partitions assigned to and revoked from the members; a steady stream means members keep"
+            " leaving the group (crashes, or polls slower than max.poll.interval.ms).",
+        ),
+        Panel(
+            "Assigned partitions",
+            [(f"sum by (group) (inferwatch_consumer_assigned_partitions{{{JOB}}})", "{{group}}")],
+            kind="stat",
+            width=6,
+            description="Held by the scraped members of each group; 0 on a member that stands by.",
+        ),
+        Panel(
+            "Halves waiting for their partner",
+            [(f"sum(inferwatch_consumer_pairing_pending{{{JOB}}})", "pending")],
+            description="Seldon's request and response halves, paired by request id.",
+            width=6,
+        ),
+        Panel(
+            "Partial records /s (Seldon halves)",
+            [
+                (
+                    f"sum by (missing) (rate(inferwatch_consumer_pairing_timeouts_total{{{JOB}}}{R}))",
+                    "timeout, {{missing}} missing",
+                ),
+                (
+                    f"sum by (kind) (rate(inferwatch_consumer_pairing_superseded_total{{{JOB}}}{R}))",
+                    "superseded {{kind}}",
+                ),
+                (
+                    f"sum by (kind) (rate(inferwatch_consumer_pairing_overflow_total{{{JOB}}}{R}))",
+                    "over the byte limit {{kind}}",
+                ),
+            ],
+            "reqps",
+            description="Halves written without their partner: it never came within the TTL, the same half came"
+            " again, or the waiting halves held more than the pairing byte limit. Never dropped.",
+        ),
+    ],
+)
+
+DASHBOARDS = (LOGGER, DETECTORS, EXPLAINER, CONSUMERS)
 
 
 def render(d: Dashboard) -> dict[str, Any]:

@@ -1,8 +1,8 @@
 """Dashboards and alert rules against the real Prometheus and promtool of the dev stack.
 
 Every panel query of every Grafana dashboard runs against a Prometheus that scrapes the services' real
-metric objects (the classes the logger, detectors and explainer register), fed through their own recording
-methods, and must return series. The alert rules pass ``promtool check rules`` and their unit tests.
+metric objects (the classes the logger, detectors, explainer and Kafka consumers register), fed through their own
+recording methods, and must return series. The alert rules pass ``promtool check rules`` and their unit tests.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 
 from dashboards.build import DASHBOARDS, OUT, render, text
 from devstack.prometheus import PrometheusService, promtool
+from inferwatch.consumers.metrics import ConsumerMetrics
 from inferwatch.delivery.metrics import DeliveryMetrics
 from inferwatch.detectors.feedback import FeedbackCounter
 from inferwatch.detectors.metrics import DetectorMetrics
@@ -66,8 +67,8 @@ def test_a_broken_rule_test_fails(tmp_path: Path, prometheus_service: Prometheus
 
 @pytest.fixture
 def services_metrics() -> Iterator[tuple[int, Callable[[], None]]]:
-    """A /metrics endpoint with the logger's, detectors' and explainer's real metric objects, and a function
-    that records one more round of traffic through their own methods."""
+    """A /metrics endpoint with the logger's, detectors', explainer's and Kafka consumers' real metric objects, and
+    a function that records one more round of traffic through their own methods."""
     registry = CollectorRegistry()
     delivery, logger, detector, explainer = (
         DeliveryMetrics(registry),
@@ -76,6 +77,7 @@ def services_metrics() -> Iterator[tuple[int, Callable[[], None]]]:
         ExplainerMetrics(registry),
     )
     feedback = FeedbackCounter(registry)
+    consumer = ConsumerMetrics(registry, "indexers")
     names = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 
     def traffic() -> None:
@@ -106,6 +108,19 @@ def services_metrics() -> Iterator[tuple[int, Callable[[], None]]]:
         explainer.explanations.labels("anchor_tabular").inc()
         explainer.errors.labels("UpstreamError").inc()
         feedback.count("iris", predicted=["0", "1", "2", "1"], truth=["0", "1", "1", "2"], classes=3, reward=None)
+        consumer.lag.labels("records", "0", consumer.group).set(1200)
+        consumer.lag.labels("records", "1", consumer.group).set(300)
+        consumer.consumed.labels(consumer.group, "records").inc(10)
+        consumer.written.labels(consumer.group, "elasticsearch").inc(9)
+        consumer.dead_lettered.labels(consumer.group, "not_json").inc()
+        consumer.write_retries.labels(consumer.group, "elasticsearch", "429").inc()
+        consumer.commit_seconds.labels(consumer.group).observe(0.004)
+        consumer.rebalances.labels(consumer.group, "assigned").inc()
+        consumer.assigned.labels(consumer.group).set(2)
+        consumer.pairing.pending.set(1)
+        consumer.pairing.timeouts.labels("response").inc()
+        consumer.pairing.superseded.labels("request").inc()
+        consumer.pairing.overflow.labels("request").inc()
 
     traffic()
     server, thread = start_http_server(0, addr="127.0.0.1", registry=registry)
@@ -157,6 +172,6 @@ def test_prometheus_config_scrapes_every_service(prometheus_service: PrometheusS
     checked = promtool("check", "config", str(RULES / "prometheus.yml"))
     assert checked.returncode == 0, checked.stdout + checked.stderr  # also loads and checks alerts.yml
     config = (RULES / "prometheus.yml").read_text()
-    for job in ("inferwatch-logger", "inferwatch-detector", "inferwatch-explainer"):
+    for job in ("inferwatch-logger", "inferwatch-detector", "inferwatch-explainer", "inferwatch-consumer"):
         assert f"job_name: {job}" in config
     assert "alerts.yml" in config
