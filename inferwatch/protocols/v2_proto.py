@@ -18,7 +18,8 @@ checks like any V2 body: value counts against shapes (``InvalidTensor``), dataty
   topic name) and are left out.
 
 Bytes that are not the expected message raise ``InvalidProtobuf`` (a ``CodecError``): protobuf's parse error, or
-fields the Open Inference Protocol does not define (random bytes often parse as a few unknown fields).
+top-level fields the Open Inference Protocol does not define (random bytes often parse as a few unknown fields).
+An empty ``contents`` beside raw contents (MLServer writes one per tensor) counts as no contents.
 """
 
 from __future__ import annotations
