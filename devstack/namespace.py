@@ -55,7 +55,8 @@ def module_files(root: Path = ROOT) -> dict[str, Path]:
 
 
 def build_view(dest: Path, root: Path = ROOT) -> Path:
-    """(Re)build ``dest`` as the installed layout plus ``DEV_PACKAGES``, made of links to the real files."""
+    """(Re)build ``dest`` as the installed layout plus ``DEV_PACKAGES``, made of links to the real files (a module's
+    ``.pyi`` stub beside it, as the generated protobuf classes have, is linked too: mypy reads the stub)."""
     if dest.exists():
         shutil.rmtree(dest)
     files = module_files(root)
@@ -67,6 +68,9 @@ def build_view(dest: Path, root: Path = ROOT) -> Path:
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         target.symlink_to(source)
+        stub = source.with_suffix(".pyi")
+        if stub.exists():
+            target.with_suffix(".pyi").symlink_to(stub)
     return dest
 
 

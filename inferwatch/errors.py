@@ -100,6 +100,11 @@ class InvalidTensor(CodecError):
     status_code = 422
 
 
+class InvalidProtobuf(CodecError):
+    """Bytes that are not the protobuf message they should be (truncated, random, another message, a framing left
+    on): the message names the expected message type and what was wrong; ``details`` the type and the size."""
+
+
 class TooManyElements(CodecError):
     """A request declares more tensor elements than the configured limit (``--max-elements``)."""
 

@@ -88,14 +88,18 @@ def parse_binary(raw: bytes, length: int) -> dict[str, Any]:
                 raise CodecError(f"{where}: binary_data_size must be a byte count, got {size!r}")
             if offset + size > len(raw):
                 raise CodecError(f"{where}: binary_data_size {size} runs past the end of the body")
-            item["data"] = _elements(view[offset : offset + size], item.get("datatype"), where)
+            item["data"] = raw_elements(view[offset : offset + size], item.get("datatype"), where)
             offset += size
     if offset != len(raw):
         raise CodecError(f"{len(raw) - offset} bytes after the last binary tensor: check each binary_data_size")
     return doc
 
 
-def _elements(chunk: memoryview, datatype: Any, where: str) -> Any:
+def raw_elements(chunk: memoryview, datatype: Any, where: str) -> Any:
+    """The elements of one tensor's raw bytes: a native-order numpy array of ``datatype`` (little-endian on the
+    wire, ``BOOL`` bytes 0 or 1), or for ``BYTES`` a list of ``bytes`` (each after a 4-byte little-endian length).
+    The binary extension and the gRPC ``raw_*_contents`` (``inferwatch.protocols.v2_proto``) share this layout.
+    ``CodecError`` names ``where`` when the bytes do not split into whole elements."""
     if datatype == BYTES:
         return _bytes_elements(chunk, where)
     dtype = V2_TO_NUMPY.get(datatype) if isinstance(datatype, str) else None
@@ -117,7 +121,7 @@ def _bytes_elements(chunk: memoryview, where: str) -> list[bytes]:
         (n,) = _LEN.unpack_from(chunk, pos)
         pos += _LEN.size
         if pos + n > len(chunk):
-            raise CodecError(f"{where}: a BYTES element of {n} bytes runs past its binary_data_size")
+            raise CodecError(f"{where}: a BYTES element of {n} bytes runs past the end of the tensor's data")
         out.append(bytes(chunk[pos : pos + n]))
         pos += n
     return out
