@@ -73,6 +73,10 @@ class DeadLetters:
         self.group = group
         self.timeout = timeout
         self._producer = KafkaProducer(acks="all", max_block_ms=int(timeout * 1000), **config)
+        try:  # learn the topic's partitions now (the broker creates it if it may), not with the first dead letter
+            self._producer.partitions_for(topic)
+        except Exception as e:  # KafkaTimeoutError: the first send tries again, and waits
+            log.warning("dead-letter topic %s is not available yet (%s); dead letters wait for it", topic, e)
 
     def send(self, letters: Sequence[DeadLetter], stop: threading.Event | None = None) -> None:
         """Send ``letters`` and wait until all are acknowledged, trying again while the broker refuses (a dead

@@ -69,6 +69,7 @@ class Indexer:
         """A replay's end: per partition, the first offset not to handle (messages from it on are ignored)."""
         self._next: dict[Partition, int] = {}
         self._committed: dict[Partition, int] = {}
+        self._revoked: set[Partition] = set()
         self._stop: threading.Event | None = None
 
     # -- the loop ---------------------------------------------------------------------------------------------
@@ -137,15 +138,19 @@ class Indexer:
                 records,
                 stop=self._stop,
                 backoff=self.backoff,
-                on_retry=lambda reason, name=sink.name: self.metrics.write_retries.labels(
-                    self.metrics.group, name, reason
-                ).inc(),
+                on_retry=self._retry_counter(sink.name),
                 keepalive=self._keepalive,
             )
             self.metrics.written.labels(self.metrics.group, sink.name).inc(written)
             letters.extend(DeadLetter.of_record(u.record, "unwritable", f"{sink.name}: {u.reason}") for u in unwritable)
         if letters:
             self._dead_letter(letters)
+
+    def _retry_counter(self, sink: str) -> Callable[[str], None]:
+        def count(reason: str) -> None:
+            self.metrics.write_retries.labels(self.metrics.group, sink, reason).inc()
+
+        return count
 
     def _dead_letter(self, letters: list[DeadLetter]) -> None:
         self.dead_lettered += len(letters)
@@ -180,9 +185,11 @@ class Indexer:
         self._committed.update(moved)
 
     def revoked(self, partitions: Sequence[Any]) -> None:
-        """Partitions taken away in a rebalance: commit what is safe, forget their waiting halves."""
+        """Partitions taken away in a rebalance: commit what is safe now. Their waiting halves are forgotten once
+        the new assignment shows they went to another member (``assigned``): a partition that comes back keeps its
+        position in the client, so its halves must stay."""
         self.metrics.rebalances.labels(self.metrics.group, "revoked").inc()
-        gone = [(tp.topic, tp.partition) for tp in partitions]
+        self._revoked.update((tp.topic, tp.partition) for tp in partitions)
         if self.commit_offsets:
             try:
                 self.commit()
@@ -192,6 +199,14 @@ class Indexer:
                     type(e).__name__,
                     e,
                 )
+
+    def assigned(self, partitions: Sequence[Any]) -> None:
+        """The new assignment: halves of partitions revoked and not given back are left to their new owner."""
+        self.metrics.rebalances.labels(self.metrics.group, "assigned").inc()
+        now = {(tp.topic, tp.partition) for tp in self.consumer.assignment()} | {
+            (tp.topic, tp.partition) for tp in partitions
+        }
+        gone, self._revoked = self._revoked - now, set()
         released = self.decoder.release(gone)
         if released:
             log.info("rebalance: %d waiting halves left to the partitions' new owner", released)
@@ -200,10 +215,7 @@ class Indexer:
             self._committed.pop(tp, None)
             with contextlib.suppress(KeyError):  # its new owner reports it
                 self.metrics.lag.remove(tp[0], str(tp[1]), self.metrics.group)
-
-    def assigned(self, partitions: Sequence[Any]) -> None:
-        self.metrics.rebalances.labels(self.metrics.group, "assigned").inc()
-        self.metrics.assigned.labels(self.metrics.group).set(len(self.consumer.assignment()))
+        self.metrics.assigned.labels(self.metrics.group).set(len(now))
 
     def update_lag(self) -> None:
         """``inferwatch_consumer_lag`` of every assigned partition whose end offset the client knows."""

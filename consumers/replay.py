@@ -87,8 +87,7 @@ def plan(consumer: Any, settings: ReplaySettings, wait: float = 30.0) -> Plan:
             start[tp] = stop[tp] if found is None else min(found.offset, stop[tp])
     for tp in tps:
         consumer.seek(tp, start[tp])
-    key = lambda tp: (tp.topic, tp.partition)  # noqa: E731
-    return Plan({key(tp): start[tp] for tp in tps}, {key(tp): stop[tp] for tp in tps})
+    return Plan({(tp.topic, tp.partition): start[tp] for tp in tps}, {(tp.topic, tp.partition): stop[tp] for tp in tps})
 
 
 def replay(

@@ -102,7 +102,7 @@ class IndexSettings(ConsumeSettings):
 class ReplaySettings(ConsumeSettings):
     """``inferwatch consume replay``: history into a sink, no group."""
 
-    topic: str = Field(description="Topic to replay.")  # type: ignore[assignment]
+    topic: str = Field(description="Topic to replay.")
     from_offset: int | None = Field(None, ge=0, description="Start at this offset in every partition.")
     from_time: str | None = Field(
         None, description="Start at the first message at or after this time (ISO-8601, e.g. 2026-12-01T00:00:00Z)."
