@@ -1,5 +1,8 @@
-"""The detector's Kafka transport (``inferwatch detector consume``): the logger's topic of paired records through a
-detector.
+"""The detector's Kafka transport (``inferwatch detector consume``): logged requests on Kafka through a detector.
+
+Messages are decoded by the consumers' shared path (``inferwatch.sources.decoder``, without pairing): the logger's
+paired records, Seldon Core v1 executor request halves and Seldon Core v2 ``…inputs`` topics all give request rows;
+response halves carry none and are skipped (``outcome="skipped"``).
 
 At-least-once (``inferwatch.sources.kafka.consume``): poll a batch, run every usable record's request instances
 through ``DetectorCore.detect``, wait until the batch's results are durable (``detector consume`` publishes through
@@ -31,14 +34,18 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-import orjson
-from prometheus_client import Counter
+from prometheus_client import CollectorRegistry, Counter
 
 from inferwatch.detectors.core import DetectorCore
 from inferwatch.detectors.results import DetectorResults
 from inferwatch.errors import InferwatchError
+from inferwatch.pairing import PairingMetrics
+from inferwatch.records import InferenceRecord
 from inferwatch.results import Origin
+from inferwatch.sources.decoder import MessageDecoder, instances_of
+from inferwatch.sources.formats import Undecodable
 from inferwatch.sources.kafka import ConsumerThread, PollWatch, consume
+from inferwatch.sources.messages import Message
 
 log = logging.getLogger("inferwatch.detectors.consume")
 
@@ -57,22 +64,39 @@ class RecordDetector:
         self.results = results
         self.records = Counter(
             "inferwatch_consumer_records",
-            "Records consumed from Kafka by outcome (detected, duplicate, unusable).",
+            "Messages consumed from Kafka by outcome (detected, duplicate, unusable, skipped: no request in it).",
             ["outcome"],
             registry=core.registry,
         )
+        self._decoder = MessageDecoder(metrics=PairingMetrics(CollectorRegistry(), "inferwatch_detector"), pair=False)
 
     def process(self, value: bytes, record_id: str | None = None) -> dict[str, Any] | None:
-        """The detector's result for one record (``None`` if it cannot be used; counted and logged). A record whose
-        ``record_id`` a drift window already took is not counted again: its answer is pending, ``duplicate: true``,
-        and is neither published nor passed to ``on_result``."""
+        """``process_message`` of a message with ``value`` and no headers (the logger's record, recognised by its
+        shape); ``record_id`` stands for its Kafka position."""
+        return self.process_message(Message("", 0, 0, value), record_id)
+
+    def process_message(self, message: Message, record_id: str | None = None) -> dict[str, Any] | None:
+        """The detector's result for one message (``None`` if it cannot be used, counted and logged, or holds no
+        request). A record whose ``record_id`` a drift window already took is not counted again: its answer is
+        pending, ``duplicate: true``, and is neither published nor passed to ``on_result``."""
         try:
-            record = orjson.loads(value)
-            rows = [inst["request"] for inst in record.get("instances") or [] if inst.get("request")]
-            result: dict[str, Any] = self.core.detect(self.core.features(rows), record_id=record_id)
-        except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, InferwatchError) as e:
+            records = [r for r in self._decoder.feed(message) if isinstance(r, InferenceRecord)]
+        except Undecodable as e:
             self.records.labels("unusable").inc()
-            log.warning("record not usable by the detector: %s", e)
+            log.warning("message not usable by the detector (%s): %s", e.reason, e.message)
+            return None
+        rows = [row for r in records for row in instances_of(r)]
+        if not rows:
+            self.records.labels("unusable" if records else "skipped").inc()
+            if records:
+                log.warning("record %s has no request instances the detector can use", records[0].id)
+            return None
+        record = records[0]
+        try:
+            result: dict[str, Any] = self.core.detect(self.core.features(rows), record_id=record_id)
+        except InferwatchError as e:
+            self.records.labels("unusable").inc()
+            log.warning("record %s not usable by the detector: %s", record.id, e.message)
             return None
         if result["data"].get("duplicate"):
             self.records.labels("duplicate").inc()
@@ -81,7 +105,7 @@ class RecordDetector:
         if self.results is not None:
             self.results.request(_origin(record), result, len(rows))
         if self.on_result is not None:
-            self.on_result(str(record.get("id")), result)
+            self.on_result(record.id, result)
         return result
 
     def consume(
@@ -97,7 +121,7 @@ class RecordDetector:
         .consume``) until ``stop``, ``max_records`` or ``idle_timeout``. Returns how many records were handled."""
         return consume(
             consumer,
-            lambda message: self.process(message.value, kafka_record_id(message)),
+            lambda message: self.process_message(Message.from_kafka(message), kafka_record_id(message)),
             stop=stop,
             max_records=max_records,
             idle_timeout=idle_timeout,
@@ -135,14 +159,13 @@ def kafka_record_id(message: Any) -> str | None:
     return None if topic is None or partition is None or offset is None else f"{topic}/{partition}/{offset}"
 
 
-def _origin(record: dict[str, Any]) -> Origin:
-    tags = record.get("tags")
+def _origin(record: InferenceRecord) -> Origin:
     return Origin(
-        str(record.get("id")),
-        model_name=record.get("model_name"),
-        deployment=record.get("deployment"),
-        namespace=record.get("namespace"),
-        endpoint=record.get("endpoint"),
-        protocol=record.get("protocol"),
-        tags=dict(tags) if isinstance(tags, dict) else {},
+        record.id,
+        model_name=record.model_name,
+        deployment=record.deployment,
+        namespace=record.namespace,
+        endpoint=record.endpoint,
+        protocol=record.protocol,
+        tags=dict(record.tags),
     )

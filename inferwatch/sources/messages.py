@@ -34,7 +34,7 @@ class Message:
             partition=record.partition,
             offset=record.offset,
             value=record.value,
-            key=record.key,
+            key=getattr(record, "key", None),
             headers=headers,
             timestamp=ts / 1000.0 if isinstance(ts, int | float) and ts >= 0 else None,
         )

@@ -27,6 +27,7 @@ def _records(rows: Array, names: list[str], first_offset: int = 0) -> list[Messa
     for i, row in enumerate(rows):
         record = {
             "id": f"req-{first_offset + i}",
+            "received_at": "2026-12-01T00:00:00Z",
             "instances": [{"request": dict(zip(names, row.tolist(), strict=True))}],
         }
         out.append(Message("records", 0, first_offset + i, orjson.dumps(record)))
@@ -109,3 +110,28 @@ def test_a_time_window_closes_without_a_following_record(
     assert [(w["data"]["trigger"], w["data"]["window_size"], w["data"]["is_drift"]) for w in windows] == [
         ("time", 25, 1)
     ]
+
+
+def test_seldon_halves_go_through_the_shared_decoding_path(
+    ks_dir: Path, tmp_path: Path, make_core: MakeCore, iris_names: list[str]
+) -> None:
+    """Seldon Core v1 executor halves (as it logs them to Kafka): a request half is detected at once (no pairing
+    needed), a response half holds no request and is skipped, poison is unusable."""
+    from inferwatch.sources.messages import Message as KafkaMessage
+    from tests.consumers.kafka_data import seldon_v1_half
+
+    core = make_core(ks_dir, tmp_path / "s", batch_size=50)
+    detector = RecordDetector(core)
+    req_headers, req_value = seldon_v1_half("request", "s-1")
+    resp_headers, resp_value = seldon_v1_half("response", "s-1")
+    assert detector.process_message(KafkaMessage("logs", 0, 1, req_value, None, tuple(req_headers))) is not None
+    assert core.window.received == 2  # the executor's request holds two iris rows
+    assert detector.process_message(KafkaMessage("logs", 0, 2, resp_value, None, tuple(resp_headers))) is None
+    assert detector.process_message(KafkaMessage("logs", 0, 3, b"\x00junk")) is None
+    counts = {
+        s.labels["outcome"]: s.value
+        for m in core.registry.collect()
+        for s in m.samples
+        if m.name == "inferwatch_consumer_records" and s.name.endswith("_total")
+    }
+    assert counts == {"detected": 1.0, "skipped": 1.0, "unusable": 1.0}
