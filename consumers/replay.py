@@ -59,7 +59,7 @@ def _millis(text: str, flag: str) -> int:
         raise ConfigError(f"{flag} {text!r} is not an ISO-8601 time (e.g. 2026-12-01T00:00:00Z): {e}") from e
 
 
-def plan(consumer: Any, settings: ReplaySettings, wait: float = 30.0) -> Plan:
+def plan(consumer: Any, settings: ReplaySettings, wait: float = 5.0) -> Plan:
     """Assign every partition of the topic and compute start and stop offsets (module doc)."""
     from kafka.structs import TopicPartition
 
