@@ -101,6 +101,8 @@ class IndexService:
             pattern=settings.pattern,
             listener=self._listener,
             max_poll_records=settings.batch,
+            # a --pattern subscription sees topics created later on a metadata refresh: within 30 s, not 5 min
+            metadata_max_age_ms=30_000 if settings.pattern else 300_000,
             **{k: v for k, v in settings.client_config().items() if k != "bootstrap_servers"},
         )
         self.indexer = Indexer(
