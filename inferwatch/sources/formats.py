@@ -221,18 +221,18 @@ def _seldon_v2(message: Message, max_payload: int) -> Decoded:
 
 def _v2_document(message: Message, kind: str, infer_type: str) -> dict[str, Any]:
     """The V2 JSON document of a dataflow message (protobuf or JSON, schema-registry framing stripped)."""
-    from inferwatch.protocols import v2_proto
+    from inferwatch.protocols.v2_proto import request_to_json, response_to_json, strip_framing
 
-    value = v2_proto.strip_framing(message.value or b"")
+    value = strip_framing(message.value or b"")
     if infer_type.startswith("json/") or (not infer_type and value[:1] == b"{"):
         data = _json(Message(message.topic, message.partition, message.offset, value), "a V2 JSON body")
         if not isinstance(data, dict):
             raise Undecodable("not_json", f"{message.position}: a V2 JSON body is an object, not {data!r:.60}")
         return data
     if "response" in infer_type or (not infer_type and kind == "response"):
-        convert = v2_proto.response_to_json
+        convert = response_to_json
     else:
-        convert = v2_proto.request_to_json
+        convert = request_to_json
     try:
         return convert(value)
     except CodecError as e:
