@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -26,6 +27,13 @@ class KafkaClientSettings(BaseSettings):
     ssl_cafile: str | None = Field(None, description="CA bundle (PEM) the brokers' certificates are checked against.")
     ssl_certfile: str | None = Field(None, description="Client certificate (PEM).")
     ssl_keyfile: str | None = Field(None, description="Client private key (PEM).")
+
+    @field_validator("ssl_cafile", "ssl_certfile", "ssl_keyfile")
+    @classmethod
+    def _exists(cls, v: str | None) -> str | None:
+        if v is not None and not Path(v).is_file():
+            raise ValueError(f"no such file {v!r}")
+        return v
 
     def client_config(self) -> dict[str, Any]:
         """kafka-python settings shared by the consumer and the dead-letter producer."""
