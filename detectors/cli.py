@@ -37,7 +37,9 @@ of type io.seldon.serving.feedback) take Seldon Feedback messages: truth + respo
 --feedback-store; they count seldon_metric_true_positive_total (and the false_positive, true_negative,
 false_negative series) and inferwatch_feedback_accuracy per model_name and class.
 Metrics on --metrics-port /metrics; health on /health/live and /health/ready there.
-'consume' reads the logger's Kafka topic of paired records in a consumer group, runs each record's request
+'consume' reads a Kafka topic of logged requests in a consumer group — the logger's paired records, Seldon Core
+v1 executor Kafka logging or Seldon Core v2 '<prefix>.<namespace>.model.<model>.inputs' topics, recognised per
+message as 'inferwatch consume index' recognises them (response halves are skipped) — runs each request's
 instances through the detector and commits after processing (at-least-once); with --results-sink, results go
 through a write-ahead log under --results-spool-dir and a batch is committed only once its results are in it
 (a consumer killed at any point loses no result: the log is delivered on the next start); unusable records are counted
@@ -78,7 +80,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_results_arguments(serve, DetectorSettings)
     consume = sub.add_parser("consume", help="run a detector on the logger's Kafka topic of records")
     consume.add_argument("--bootstrap", required=True, help="Kafka bootstrap servers, HOST:PORT[,HOST:PORT]")
-    consume.add_argument("--topic", required=True, help="the logger's records topic (kafka:// sink)")
+    consume.add_argument(
+        "--topic", required=True, help="topic of logged requests: the logger's records (kafka:// sink) or Seldon's"
+    )
     consume.add_argument("--group", default="inferwatch-detector", help="consumer group (default: %(default)s)")
     add_settings_arguments(consume, DetectorSettings, CONSUME_FLAGS, skip=RESULTS_FIELDS)
     add_results_arguments(consume, DetectorSettings)
