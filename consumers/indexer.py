@@ -221,24 +221,18 @@ class Indexer:
         """``inferwatch_consumer_lag`` of every assigned partition whose end offset the client knows."""
         assignment = self.consumer.assignment()
         self.metrics.assigned.labels(self.metrics.group).set(len(assignment))
+        safe = self.safe_offsets() if self.commit_offsets else self._next
         for tp in assignment:
             end = self.consumer.highwater(tp)
             if end is None:
                 continue
             key = (tp.topic, tp.partition)
-            done = self._committed.get(key) if self.commit_offsets else self._next.get(key)
-            if done is None:
-                done = self.consumer.position(tp) if not self.commit_offsets else self._committed_offset(tp)
+            done = self._committed.get(key, safe.get(key)) if self.commit_offsets else safe.get(key)
+            if done is None:  # nothing handled here yet: where the client starts reading (the committed offset)
+                done = self.consumer.position(tp)
             if done is None:
                 continue
             self.metrics.lag.labels(tp.topic, str(tp.partition), self.metrics.group).set(max(0, end - done))
-
-    def _committed_offset(self, tp: Any) -> int | None:
-        try:
-            committed = self.consumer.committed(tp)
-        except Exception:
-            return None
-        return int(committed) if committed is not None else None
 
     def _keepalive(self) -> None:
         """While a sink is failing: poll with every partition paused, so the group does not evict this member
