@@ -9,6 +9,7 @@ from inferwatch.cli_flags import Flag, add_settings_arguments
 from inferwatch.consumers.settings import IndexSettings, ReplaySettings
 from inferwatch.settings import from_cli
 from inferwatch.sinks import options_help
+from inferwatch.sinks.kafka_options import SECURITY_OPTIONS
 
 HELP = "index Kafka topics into search engines (a consumer group), or replay a topic's history"
 DESCRIPTION = f"""\
@@ -38,15 +39,7 @@ group and commits nothing; it reads to the end offsets seen at its start (or --u
 Sink options:
 {options_help()}"""
 
-SECURITY = (
-    "security_protocol",
-    "sasl_mechanism",
-    "sasl_username",
-    "sasl_password",
-    "ssl_cafile",
-    "ssl_certfile",
-    "ssl_keyfile",
-)
+SECURITY = SECURITY_OPTIONS
 FLAGS = {"sink": Flag(metavar="URI"), "bootstrap": Flag(metavar="HOST:PORT[,...]")}
 
 

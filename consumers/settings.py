@@ -9,7 +9,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from inferwatch.settings import split_list
-from inferwatch.sinks.kafka_options import security_settings
+from inferwatch.sinks.kafka_options import SECURITY_OPTIONS, security_settings
 
 Format = Literal["auto", "inferwatch", "seldon-v1", "seldon-v2"]
 
@@ -39,15 +39,7 @@ class KafkaClientSettings(BaseSettings):
         """kafka-python settings shared by the consumer and the dead-letter producer."""
         return {
             "bootstrap_servers": [h.strip() for h in self.bootstrap.split(",") if h.strip()],
-            **security_settings(
-                security_protocol=self.security_protocol,
-                sasl_mechanism=self.sasl_mechanism,
-                sasl_username=self.sasl_username,
-                sasl_password=self.sasl_password,
-                ssl_cafile=self.ssl_cafile,
-                ssl_certfile=self.ssl_certfile,
-                ssl_keyfile=self.ssl_keyfile,
-            ),
+            **security_settings(**{name: getattr(self, name) for name in SECURITY_OPTIONS}),
         }
 
 

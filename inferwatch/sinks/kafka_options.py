@@ -53,15 +53,19 @@ class KafkaOptions(OptionTable):
 
     def security(self) -> dict[str, str]:
         """The TLS/SASL options given, under kafka-python's ``KafkaProducer`` names (``sasl_plain_username``...)."""
-        return security_settings(
-            security_protocol=self.security_protocol,
-            sasl_mechanism=self.sasl_mechanism,
-            sasl_username=self.sasl_username,
-            sasl_password=self.sasl_password,
-            ssl_cafile=self.ssl_cafile,
-            ssl_certfile=self.ssl_certfile,
-            ssl_keyfile=self.ssl_keyfile,
-        )
+        return security_settings(**{name: getattr(self, name) for name in SECURITY_OPTIONS})
+
+
+SECURITY_OPTIONS = (
+    "security_protocol",
+    "sasl_mechanism",
+    "sasl_username",
+    "sasl_password",
+    "ssl_cafile",
+    "ssl_certfile",
+    "ssl_keyfile",
+)
+"""The TLS/SASL options, named as users give them (``kafka://`` query options, ``inferwatch consume`` flags)."""
 
 
 def security_settings(**options: str | None) -> dict[str, str]:
@@ -77,6 +81,7 @@ __all__ = [
     "DEFAULT_RESULTS_TOPIC",
     "DEFAULT_TOPIC",
     "PRODUCERS",
+    "SECURITY_OPTIONS",
     "KafkaOptions",
     "security_settings",
 ]
