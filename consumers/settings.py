@@ -84,7 +84,10 @@ class IndexSettings(ConsumeSettings):
 
     pattern: str | None = Field(None, description="Regular expression of topics to read (instead of --topic).")
     group: str = Field("inferwatch-indexer", description="Consumer group; members share the topic's partitions.")
-    host: str = Field("0.0.0.0", description="Interface of the metrics/health server.")
+    host: str = Field(
+        "127.0.0.1",
+        description="Interface of the metrics/health server (0.0.0.0: every interface, e.g. in a container).",
+    )
     metrics_port: int = Field(
         9104, ge=0, le=65535, description="Port of /metrics, /health/live and /health/ready; 0 disables it."
     )
