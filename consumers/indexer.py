@@ -1,10 +1,13 @@
 """The indexer loop shared by ``inferwatch consume index`` (a consumer-group member) and ``consume replay``.
 
-One batch at a time: poll, decode every message (``inferwatch.sources.decoder``: the logger's records, Seldon's
-halves paired, Seldon's errors), send what cannot be decoded to the dead-letter topic, write the records into every
-sink until each has them (``consumers.writer``: passing failures are tried again, nothing is committed meanwhile),
-then commit. A crash anywhere before the commit delivers the batch again; sinks write by record id, so a batch
-written twice is stored once.
+Per batch: poll, decode every message (``inferwatch.sources.decoder``: the logger's records, Seldon's halves
+paired, Seldon's errors), write the records into every sink until each has them (``consumers.writer``: passing
+failures are tried again, nothing is committed meanwhile), send what cannot be decoded to the dead-letter topic,
+then commit. Writing runs on a thread of its own, one batch behind: while batch N is written, batch N+1 is polled
+and decoded; N is committed once written, before N+1 is handed over (the Kafka client stays on the loop's thread;
+while a write waits on a failing sink, the loop polls with every partition paused so the group keeps the member).
+A crash anywhere before a commit delivers the batch again; sinks write by record id, so a batch written twice is
+stored once.
 
 Commits are per partition: the next offset after the last message handled, but never past a Seldon half still
 waiting for its partner (``MessageDecoder.holding``) — that half is in no sink yet. When partitions are revoked
@@ -21,7 +24,10 @@ import contextlib
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from inferwatch.consumers.deadletters import DeadLetter, DeadLetters
@@ -70,6 +76,10 @@ class Indexer:
         self._next: dict[Partition, int] = {}
         self._committed: dict[Partition, int] = {}
         self._revoked: set[Partition] = set()
+        self._written: dict[Partition, int] = {}
+        """How far a commit may go: the committable offsets of the last batch written."""
+        self._inflight: tuple[Future[None], dict[Partition, int]] | None = None
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="indexer-write")
         self._stop: threading.Event | None = None
 
     # -- the loop ---------------------------------------------------------------------------------------------
@@ -84,24 +94,31 @@ class Indexer:
         on_batch: Callable[[int], object] | None = None,
     ) -> int:
         """Batches until ``stop`` is set, ``done()`` says so, or nothing arrived for ``idle_timeout`` seconds;
-        then the halves still waiting are written as partial records (a replay) or left to the next start (a group
-        member: not committed). Returns how many messages were handled."""
+        then the batch in flight is finished and committed, and the halves still waiting are written as partial
+        records (a replay) or left to the next start (a group member: not committed). Returns how many messages
+        were handled."""
         self._stop = stop
         idle_since = time.monotonic()
-        while not stop.is_set() and not (done is not None and done()):
-            n = self.step(watch)
-            if n:
-                idle_since = time.monotonic()
-                if on_batch is not None:
-                    on_batch(n)
-            elif idle_timeout is not None and time.monotonic() - idle_since > idle_timeout:
-                break
-        if not self.commit_offsets and not stop.is_set():
-            self.write(self.decoder.flush())
+        try:
+            while not stop.is_set() and not (done is not None and done()):
+                n = self.step(watch)
+                if n:
+                    idle_since = time.monotonic()
+                    if on_batch is not None:
+                        on_batch(n)
+                elif idle_timeout is not None and time.monotonic() - idle_since > idle_timeout:
+                    break
+            self.finish()
+            if not self.commit_offsets and not stop.is_set():
+                self.write(self.decoder.flush())
+        finally:
+            self._writer.shutdown(wait=False)
         return self.handled
 
     def step(self, watch: PollWatch | None = None) -> int:
-        """One poll and everything after it; returns how many messages it brought."""
+        """One poll, its messages decoded, the previous batch finished (written, then committed), this one handed
+        to the writer thread; returns how many messages the poll brought. Decoding batch N+1 overlaps writing
+        batch N: at most two batches are in memory, and the consumer is used on this thread only."""
         polled = self.consumer.poll(timeout_ms=500, max_records=self.batch)
         if watch is not None:
             watch.polled(self.consumer)
@@ -112,19 +129,42 @@ class Indexer:
         records: list[Record] = []
         dead: list[DeadLetter] = []
         for m in messages:
-            self.metrics.consumed.labels(self.metrics.group, m.topic).inc()
             try:
                 records.extend(self.decoder.feed(m))
             except Undecodable as e:
                 dead.append(DeadLetter.of_message(m, e.reason, e.message))
             self._next[(m.topic, m.partition)] = m.offset + 1
+        for topic, n in Counter(m.topic for m in messages).items():
+            self.metrics.consumed.labels(self.metrics.group, topic).inc(n)
         records.extend(self.decoder.expire())
-        self.write(records, dead)
+        committable = self.safe_offsets()  # once this batch is written, a commit may go this far
+        self.finish()
+        if records or dead:
+            self._inflight = (self._writer.submit(self.write, records, dead), committable)
+        else:
+            self._written = committable
+            if self.commit_offsets:
+                self.commit()
         self.handled += len(messages)
-        if self.commit_offsets:
-            self.commit()
         self.update_lag()
         return len(messages)
+
+    def finish(self) -> None:
+        """Wait for the batch in flight to be written (polling with every partition paused meanwhile, so the group
+        keeps this member), then commit it. Re-raises what the write raised (``Stopped``): nothing is committed."""
+        if self._inflight is None:
+            return
+        future, committable = self._inflight
+        while True:
+            try:
+                future.result(timeout=5.0)
+                break
+            except FutureTimeout:
+                self._keepalive()
+        self._inflight = None
+        self._written = committable
+        if self.commit_offsets:
+            self.commit()
 
     def write(self, records: list[Record], dead: list[DeadLetter] | None = None) -> None:
         """Every record into every sink (``consumers.writer``), then the dead letters, those of unwritable records
@@ -139,7 +179,6 @@ class Indexer:
                 stop=self._stop,
                 backoff=self.backoff,
                 on_retry=self._retry_counter(sink.name),
-                keepalive=self._keepalive,
             )
             self.metrics.written.labels(self.metrics.group, sink.name).inc(written)
             letters.extend(DeadLetter.of_record(u.record, "unwritable", f"{sink.name}: {u.reason}") for u in unwritable)
@@ -171,11 +210,12 @@ class Indexer:
         return {tp: min(nxt, holding.get(tp, nxt)) for tp, nxt in self._next.items()}
 
     def commit(self) -> None:
-        """Commit the safe offsets that moved since the last commit, for the partitions still assigned."""
+        """Commit the offsets of the batches written so far that moved since the last commit, for the partitions
+        still assigned."""
         from kafka.structs import OffsetAndMetadata, TopicPartition
 
         assigned = {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
-        moved = {tp: o for tp, o in self.safe_offsets().items() if tp in assigned and self._committed.get(tp) != o}
+        moved = {tp: o for tp, o in self._written.items() if tp in assigned and self._committed.get(tp) != o}
         if not moved:
             return
         offsets = {TopicPartition(t, p): OffsetAndMetadata(o, "", -1) for (t, p), o in moved.items()}
@@ -212,6 +252,7 @@ class Indexer:
             log.info("rebalance: %d waiting halves left to the partitions' new owner", released)
         for tp in gone:
             self._next.pop(tp, None)
+            self._written.pop(tp, None)
             self._committed.pop(tp, None)
             with contextlib.suppress(KeyError):  # its new owner reports it
                 self.metrics.lag.remove(tp[0], str(tp[1]), self.metrics.group)
