@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import queue
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -57,9 +58,14 @@ class Indexer:
         commit: bool = True,
         batch: int = 500,
         backoff: Backoff = DEFAULT_BACKOFF,
+        more_writers: Sequence[Sequence[Sink]] = (),
     ) -> None:
         self.consumer = consumer
         self.sinks = list(sinks)
+        sets = [self.sinks, *(list(x) for x in more_writers)]
+        self.sink_sets: list[list[Sink]] = sets
+        """One set of sinks per writer thread: ``sinks``, then ``more_writers`` (that many batches are written at
+        once, each through sink instances of its own — a sink is driven by one thread)."""
         self.decoder = decoder
         self.metrics = metrics
         self.dead_letters = dead_letters
@@ -78,8 +84,11 @@ class Indexer:
         self._revoked: set[Partition] = set()
         self._written: dict[Partition, int] = {}
         """How far a commit may go: the committable offsets of the last batch written."""
-        self._inflight: tuple[Future[None], dict[Partition, int]] | None = None
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="indexer-write")
+        self._inflight: deque[tuple[Future[None], dict[Partition, int]]] = deque()
+        self._free: queue.SimpleQueue[list[Sink]] = queue.SimpleQueue()
+        for sink_set in sets:
+            self._free.put(sink_set)
+        self._writer = ThreadPoolExecutor(max_workers=len(sets), thread_name_prefix="indexer-write")
         self._stop: threading.Event | None = None
 
     # -- the loop ---------------------------------------------------------------------------------------------
@@ -137,11 +146,13 @@ class Indexer:
         for topic, n in Counter(m.topic for m in messages).items():
             self.metrics.consumed.labels(self.metrics.group, topic).inc(n)
         records.extend(self.decoder.expire())
-        committable = self.safe_offsets()  # once this batch is written, a commit may go this far
-        self.finish()
+        committable = self.safe_offsets()  # once this batch (and every one before it) is written
+        self._reap()
+        while len(self._inflight) >= len(self.sink_sets):
+            self._finish_oldest()
         if records or dead:
-            self._inflight = (self._writer.submit(self.write, records, dead), committable)
-        else:
+            self._inflight.append((self._writer.submit(self._write_with_free_sinks, records, dead), committable))
+        elif not self._inflight:
             self._written = committable
             if self.commit_offsets:
                 self.commit()
@@ -150,27 +161,50 @@ class Indexer:
         return len(messages)
 
     def finish(self) -> None:
-        """Wait for the batch in flight to be written (polling with every partition paused meanwhile, so the group
-        keeps this member), then commit it. Re-raises what the write raised (``Stopped``): nothing is committed."""
-        if self._inflight is None:
-            return
-        future, committable = self._inflight
+        """Wait for every batch in flight to be written, committing each in order (``_finish_oldest``)."""
+        while self._inflight:
+            self._finish_oldest()
+
+    def _finish_oldest(self) -> None:
+        """Wait for the oldest batch in flight to be written (polling with every partition paused meanwhile, so
+        the group keeps this member), then commit it. Re-raises what the write raised (``Stopped``): nothing of it
+        is committed."""
+        future, committable = self._inflight[0]
         while True:
             try:
                 future.result(timeout=5.0)
                 break
             except FutureTimeout:
                 self._keepalive()
-        self._inflight = None
+        self._inflight.popleft()
         self._written = committable
         if self.commit_offsets:
             self.commit()
 
-    def write(self, records: list[Record], dead: list[DeadLetter] | None = None) -> None:
-        """Every record into every sink (``consumers.writer``), then the dead letters, those of unwritable records
-        included."""
+    def _reap(self) -> None:
+        """Commit the batches written so far, oldest first, up to the first one still being written."""
+        done = False
+        while self._inflight and self._inflight[0][0].done():
+            self._inflight[0][0].result()  # re-raises a failed write
+            self._written = self._inflight.popleft()[1]
+            done = True
+        if done and self.commit_offsets:
+            self.commit()
+
+    def _write_with_free_sinks(self, records: list[Record], dead: list[DeadLetter]) -> None:
+        sinks = self._free.get()
+        try:
+            self.write(records, dead, sinks)
+        finally:
+            self._free.put(sinks)
+
+    def write(
+        self, records: list[Record], dead: list[DeadLetter] | None = None, sinks: Sequence[Sink] | None = None
+    ) -> None:
+        """Every record into every sink (``consumers.writer``; ``sinks``: a writer's own set, default the first),
+        then the dead letters, those of unwritable records included."""
         letters = list(dead or [])
-        for sink in self.sinks:
+        for sink in self.sinks if sinks is None else sinks:
             if not records:
                 break
             written, unwritable = write_all(

@@ -115,6 +115,7 @@ def replay(
             commit=False,
             batch=settings.batch,
             backoff=Backoff(maximum=settings.retry_max_seconds),
+            more_writers=parts.more_writers,
         )
         indexer.stop_at = where.stop
         log.info("replaying %d messages of %s into %s", where.total, settings.topic, ", ".join(settings.sink))

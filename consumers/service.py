@@ -40,9 +40,11 @@ class Parts:
     sinks: list[Sink]
     decoder: MessageDecoder
     dead_letters: DeadLetters | None
+    more_writers: list[list[Sink]]
+    """The sinks of the other writer threads (``writers`` - 1 sets, opened from the same URIs)."""
 
     def close(self) -> None:
-        for sink in self.sinks:
+        for sink in [*self.sinks, *(s for group in self.more_writers for s in group)]:
             try:
                 sink.close()
             except Exception as e:  # closing one must not keep the others open
@@ -65,7 +67,8 @@ def build_parts(settings: ConsumeSettings, group: str, registry: CollectorRegist
         max_pending_bytes=64 * max(settings.max_payload_bytes, 1),
     )
     dead = DeadLetters(settings.dlq_topic, group, settings.client_config()) if settings.dlq_topic else None
-    return Parts(registry, consumer_metrics, sinks, decoder, dead)
+    more = [[open_sink(uri) for uri in settings.sink] for _ in range(settings.writer_count - 1)]
+    return Parts(registry, consumer_metrics, sinks, decoder, dead, more)
 
 
 class _Listener:
@@ -113,6 +116,7 @@ class IndexService:
             dead_letters=self.parts.dead_letters,
             batch=settings.batch,
             backoff=Backoff(maximum=settings.retry_max_seconds),
+            more_writers=self.parts.more_writers,
         )
         self._listener.indexer = self.indexer
         self.thread = ConsumerThread(

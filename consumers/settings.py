@@ -72,11 +72,23 @@ class ConsumeSettings(KafkaClientSettings):
     max_payload_bytes: int = Field(
         1_048_576, ge=0, description="Bodies over this many bytes are kept truncated (flagged truncated)."
     )
+    writers: int = Field(
+        4,
+        ge=1,
+        le=32,
+        description="Batches written at once, each through sink connections of its own (offsets are still committed "
+        "in order); with a sqlite:// sink, 1 (SQLite takes one writer at a time).",
+    )
     retry_max_seconds: float = Field(
         30.0, gt=0, description="Longest pause between attempts to write to a failing sink (backoff doubles up to it)."
     )
 
     _split = field_validator("sink", mode="before")(split_list)
+
+    @property
+    def writer_count(self) -> int:
+        """``writers``, or 1 when a sink is SQLite."""
+        return 1 if any(uri.lower().startswith("sqlite:") for uri in self.sink) else self.writers
 
 
 class IndexSettings(ConsumeSettings):
