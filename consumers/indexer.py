@@ -5,7 +5,8 @@ paired, Seldon's errors), write the records into every sink until each has them 
 failures are tried again, nothing is committed meanwhile), send what cannot be decoded to the dead-letter topic,
 then commit. Writing runs on a thread of its own, one batch behind: while batch N is written, batch N+1 is polled
 and decoded; N is committed once written, before N+1 is handed over (the Kafka client stays on the loop's thread;
-while a write waits on a failing sink, the loop polls with every partition paused so the group keeps the member).
+while a write waits on a failing sink, the loop keeps polling one message and seeking back, so the group keeps the
+member and a rebalance completes).
 A crash anywhere before a commit delivers the batch again; sinks write by record id, so a batch written twice is
 stored once.
 
@@ -33,7 +34,7 @@ from typing import Any
 
 from inferwatch.consumers.deadletters import DeadLetter, DeadLetters
 from inferwatch.consumers.metrics import ConsumerMetrics
-from inferwatch.consumers.writer import DEFAULT_BACKOFF, Backoff, write_all
+from inferwatch.consumers.writer import DEFAULT_BACKOFF, Backoff, Stopped, write_all
 from inferwatch.results import Record
 from inferwatch.sinks import Sink
 from inferwatch.sources.decoder import MessageDecoder, Partition
@@ -42,6 +43,9 @@ from inferwatch.sources.kafka import PollWatch
 from inferwatch.sources.messages import Message
 
 log = logging.getLogger("inferwatch.consumers")
+
+KEEPALIVE_POLL_MS = 1000
+"""How long a keepalive poll may wait (``Indexer._keepalive``): enough for a rebalance's join and sync rounds."""
 
 
 class Indexer:
@@ -120,6 +124,8 @@ class Indexer:
             self.finish()
             if not self.commit_offsets and not stop.is_set():
                 self.write(self.decoder.flush())
+        except Stopped:  # asked to stop while a sink was failing: a clean stop, what was not written is not committed
+            log.info("stopped with batches not written yet; they are read again from the committed offsets")
         finally:
             self._writer.shutdown(wait=False)
         return self.handled
@@ -166,8 +172,8 @@ class Indexer:
             self._finish_oldest()
 
     def _finish_oldest(self) -> None:
-        """Wait for the oldest batch in flight to be written (polling with every partition paused meanwhile, so
-        the group keeps this member), then commit it. Re-raises what the write raised (``Stopped``): nothing of it
+        """Wait for the oldest batch in flight to be written (``_keepalive`` meanwhile, so the group keeps this
+        member), then commit it. Re-raises what the write raised (``Stopped``): nothing of it
         is committed."""
         future, committable = self._inflight[0]
         while True:
@@ -310,13 +316,17 @@ class Indexer:
             self.metrics.lag.labels(tp.topic, str(tp.partition), self.metrics.group).set(max(0, end - done))
 
     def _keepalive(self) -> None:
-        """While a sink is failing: poll with every partition paused, so the group does not evict this member
-        (``max.poll.interval.ms``) while it waits; nothing is fetched."""
-        assignment = list(self.consumer.assignment())
-        if not assignment:
-            return
-        self.consumer.pause(*assignment)
-        try:
-            self.consumer.poll(timeout_ms=0)
-        finally:
-            self.consumer.resume(*[tp for tp in assignment if tp in self.consumer.assignment()])
+        """While a write waits for a failing sink: poll, so the group does not evict this member
+        (``max.poll.interval.ms``) and a rebalance can complete while it waits; what the poll returns is given back
+        (``seek`` to its first offset per partition), to be read again once the batches in hand are written.
+
+        Found by the fault tests (tests/consumers/test_index_faults.py) on kafka-python 3.0: a poll of 0 ms never
+        completes a rebalance's join (the member kept its old partitions, the group waited on it), hence
+        ``KEEPALIVE_POLL_MS``; and partitions paused around the poll (this method's first design) lose their
+        buffered records to the client's parking of paused data, which never hands them back after ``resume``:
+        such a partition was never fetched again. Records dropped here instead of given back would be skipped,
+        then committed past."""
+        polled = self.consumer.poll(timeout_ms=KEEPALIVE_POLL_MS, max_records=1)
+        for tp, messages in polled.items():
+            if messages:
+                self.consumer.seek(tp, messages[0].offset)

@@ -80,8 +80,10 @@ def write_all(
             written += len(verdict.written)
             unwritable.extend(Unwritable(pending[p], why) for p, why in verdict.unwritable.items())
             if verdict.isolate:
-                for record in pending:
-                    n, bad = write_all(sink, [record], stop=stop, backoff=backoff, on_retry=on_retry)
+                for record in pending:  # keepalive too: the sink may start failing meanwhile
+                    n, bad = write_all(
+                        sink, [record], stop=stop, backoff=backoff, on_retry=on_retry, keepalive=keepalive
+                    )
                     written += n
                     unwritable.extend(bad)
                 return written, unwritable

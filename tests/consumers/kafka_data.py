@@ -53,11 +53,12 @@ def logger_records(n: int, prefix: str = "rec") -> list[InferenceRecord]:
     return out
 
 
-def write_logger_records(bootstrap: str, topic: str, records: Sequence[InferenceRecord]) -> None:
-    """Through the logger's own ``kafka://`` sink (keyed by request id)."""
+def write_logger_records(bootstrap: str, topic: str, records: Sequence[InferenceRecord], chunk: int = 2000) -> None:
+    """Through the logger's own ``kafka://`` sink (keyed by request id), ``chunk`` records per write."""
     sink = open_sink(f"kafka://{bootstrap}?topic={topic}")
     try:
-        sink.write(list(records))
+        for start in range(0, len(records), chunk):
+            sink.write(list(records[start : start + chunk]))
     finally:
         sink.close()
 
@@ -115,6 +116,16 @@ def committed(bootstrap: str, topic: str, group: str) -> dict[int, int | None]:
         return {p: consumer.committed(TopicPartition(topic, p)) for p in sorted(parts)}
     finally:
         consumer.close()
+
+
+def group_members(bootstrap: str, group: str) -> list[str]:
+    """The member ids of ``group`` as its coordinator sees them now (sorted)."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        described = admin.describe_groups([group])[group]
+    finally:
+        admin.close()
+    return sorted(m["member_id"] for m in described["members"])
 
 
 def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:

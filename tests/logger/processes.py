@@ -22,7 +22,9 @@ MODEL_SERVER = (
 )
 
 
-class _Process:
+class ServiceProcess:
+    """A server process with its output in ``log_path``, returned once ``probe`` answers (any status)."""
+
     def __init__(self, argv: Sequence[str], log_path: Path, env: dict[str, str], probe: str) -> None:
         self.log_path = log_path
         self._log = log_path.open("w")
@@ -33,11 +35,15 @@ class _Process:
                 httpx.get(probe, timeout=1)
                 return
             except httpx.TransportError:
-                assert self.proc.poll() is None and time.monotonic() < deadline, self.output()
+                if self.proc.poll() is not None or time.monotonic() >= deadline:
+                    output = self.output()
+                    self.end(signal.SIGKILL)  # never leave a process that did not come up behind
+                    raise AssertionError(f"{' '.join(argv)} did not answer {probe}:\n{output}") from None
                 time.sleep(0.1)
 
     def output(self) -> str:
-        self._log.flush()
+        if not self._log.closed:  # after end(): what it wrote is in the file
+            self._log.flush()
         return self.log_path.read_text()
 
     def end(self, sig: signal.Signals = signal.SIGTERM, timeout: float = 120) -> int:
@@ -48,7 +54,7 @@ class _Process:
         return code
 
 
-class ModelProcess(_Process):
+class ModelProcess(ServiceProcess):
     """The demo's iris model server (Seldon v1, V2, KServe v1) in its own process."""
 
     def __init__(self, tmp: Path) -> None:
@@ -65,7 +71,7 @@ class ModelProcess(_Process):
         return f"http://127.0.0.1:{self.port}"
 
 
-class LoggerProcess(_Process):
+class LoggerProcess(ServiceProcess):
     """One ``inferwatch logger`` process in proxy mode, its spool under ``tmp/spool``."""
 
     def __init__(self, tmp: Path, upstream: str, sinks: Sequence[str], *extra: str) -> None:

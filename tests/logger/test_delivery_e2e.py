@@ -18,6 +18,7 @@ import pytest
 from kafka import KafkaConsumer
 
 from tests.logger.processes import LoggerProcess, ModelProcess
+from tests.search_index import index_ids
 
 N = 20_000
 SENDERS = 8
@@ -114,22 +115,6 @@ def topic_keys(bootstrap: str, topic: str, expect: int, timeout: float = 120) ->
     finally:
         consumer.close()
     return keys
-
-
-def index_ids(client: Any, index: str) -> list[str]:
-    """Every document id in ``index`` (search_after paging on the request id keyword and item)."""
-    client.indices.refresh(index=index)
-    ids: list[str] = []
-    after: list[Any] | None = None
-    while True:
-        body: dict[str, Any] = {"size": 5000, "sort": [{"id": "asc"}, {"item": "asc"}], "_source": False}
-        if after is not None:
-            body["search_after"] = after
-        hits = client.search(index=index, body=body)["hits"]["hits"]
-        if not hits:
-            return ids
-        ids.extend(h["_id"] for h in hits)
-        after = hits[-1]["sort"]
 
 
 def _es(url: str) -> Any:
