@@ -131,9 +131,11 @@ class Indexer:
         return self.handled
 
     def step(self, watch: PollWatch | None = None) -> int:
-        """One poll, its messages decoded, the previous batch finished (written, then committed), this one handed
-        to the writer thread; returns how many messages the poll brought. Decoding batch N+1 overlaps writing
-        batch N: at most two batches are in memory, and the consumer is used on this thread only."""
+        """One poll, its messages decoded and handed to a writer thread (waiting first for the oldest batch in flight
+        when every writer is busy); written batches are committed in order. Returns how many messages the poll
+        brought. Decoding overlaps writing: at most ``writers`` + 1 batches are in memory, and the consumer is used
+        on this thread only."""
+        self._reap()  # commit what was written before polling: a rebalance happens inside poll
         polled = self.consumer.poll(timeout_ms=500, max_records=self.batch)
         if watch is not None:
             watch.polled(self.consumer)
@@ -252,6 +254,7 @@ class Indexer:
     def commit(self) -> None:
         """Commit the offsets of the batches written so far that moved since the last commit, for the partitions
         still assigned."""
+        from kafka.errors import CommitFailedError, RebalanceInProgressError
         from kafka.structs import OffsetAndMetadata, TopicPartition
 
         assigned = {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
@@ -260,25 +263,24 @@ class Indexer:
             return
         offsets = {TopicPartition(t, p): OffsetAndMetadata(o, "", -1) for (t, p), o in moved.items()}
         started = time.perf_counter()
-        self.consumer.commit(offsets=offsets)
+        try:
+            self.consumer.commit(offsets=offsets)
+        except (RebalanceInProgressError, CommitFailedError) as e:
+            # The group is rebalancing (or has moved on): nothing is lost. What this member keeps is committed at
+            # its next commit; what it loses is read again by its new owner, and written again under the same ids.
+            log.info("commit deferred by a rebalance (%s); partitions kept are committed next time", type(e).__name__)
+            return
         self.metrics.commit_seconds.labels(self.metrics.group).observe(time.perf_counter() - started)
         self._committed.update(moved)
 
     def revoked(self, partitions: Sequence[Any]) -> None:
-        """Partitions taken away in a rebalance: commit what is safe now. Their waiting halves are forgotten once
-        the new assignment shows they went to another member (``assigned``): a partition that comes back keeps its
-        position in the client, so its halves must stay."""
+        """Partitions taken away in a rebalance. Every batch is committed as soon as it is written (and finished
+        batches just before each poll, where a rebalance can happen), so what the sinks acknowledged is committed
+        already; kafka-python 3 runs this callback on its network thread, where a blocking commit is refused
+        anyway. Their waiting halves are forgotten once the new assignment shows they went to another member
+        (``assigned``): a partition that comes back keeps its position in the client, so its halves must stay."""
         self.metrics.rebalances.labels(self.metrics.group, "revoked").inc()
         self._revoked.update((tp.topic, tp.partition) for tp in partitions)
-        if self.commit_offsets:
-            try:
-                self.commit()
-            except Exception as e:  # the group may already have moved on: the new owner re-reads, nothing is lost
-                log.warning(
-                    "commit on revocation failed (%s: %s); the partitions' new owner reads them again",
-                    type(e).__name__,
-                    e,
-                )
 
     def assigned(self, partitions: Sequence[Any]) -> None:
         """The new assignment: halves of partitions revoked and not given back are left to their new owner."""
