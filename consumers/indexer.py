@@ -184,6 +184,7 @@ class Indexer:
                 break
             except FutureTimeout:
                 self._keepalive()
+                self.update_lag()  # the topic keeps growing while a sink fails: the lag alert must see it
         self._inflight.popleft()
         self._written = committable
         if self.commit_offsets:
