@@ -201,6 +201,7 @@ def test_elasticsearch_down_60s_mid_stream_the_member_waits_in_its_group_and_los
                 frozen.append(committed(kafka_bootstrap, topic, group))
             time.sleep(1.0)
         writer.join(60)
+        outage_lag = sum(indexer.lag().values())  # what the lag alert sees meanwhile
         assert group_members(kafka_bootstrap, group) == in_group, "the member stayed in its group"
     finally:
         devstack.stack.up_one("elasticsearch")
@@ -208,6 +209,7 @@ def test_elasticsearch_down_60s_mid_stream_the_member_waits_in_its_group_and_los
     assert live and set(live) == {200}, f"/health/live during the outage: {live}"
     assert len(frozen) == 2 and frozen[0] == frozen[1], f"committed during the outage: {frozen}"
     assert sum(v or 0 for v in frozen[1].values()) <= len(before), "nothing produced during the outage committed"
+    assert outage_lag >= len(during), f"the lag reported during the outage ({outage_lag}) shows what piled up"
     _wait(
         "every partition committed to its end and lag 0",
         lambda: _caught_up(kafka_bootstrap, topic, group, members),
