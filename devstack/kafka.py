@@ -155,8 +155,7 @@ class KafkaService(Service):
             *self._java_prefix(),
             "kafka.tools.StorageTool",
             "format",
-            "-t",
-            new_cluster_id(),
+            f"--cluster-id={new_cluster_id()}",  # one argument: an id may start with "-" (base64url), argparse-style
             "-c",
             str(self.config_file),
         ]

@@ -30,7 +30,11 @@ class FakeConsumer:
 
     def __init__(self, rows: Array, names: list[str], fail_commit: bool = False) -> None:
         records = [
-            {"id": f"r{i}", "instances": [{"request": dict(zip(names, r, strict=True))}]}
+            {
+                "id": f"r{i}",
+                "received_at": "2026-12-01T00:00:00Z",
+                "instances": [{"request": dict(zip(names, r, strict=True))}],
+            }
             for i, r in enumerate(rows.tolist())
         ]
         self.batches = [[Message("records", 0, i, orjson.dumps(rec)) for i, rec in enumerate(records)]]

@@ -217,3 +217,17 @@ def test_prepare_formats_storage_once_and_writes_a_loopback_kraft_config(
     cmd = svc.command()
     assert cmd[-2:] == ["kafka.Kafka", str(svc.config_file)]
     assert "-Xmx512m" in cmd
+
+
+def test_a_cluster_id_starting_with_a_dash_formats_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Random ids are base64url: one in 64 starts with "-", which the storage tool once read as an option."""
+    from devstack import kafka as kafka_module
+
+    monkeypatch.setattr(kafka_module, "new_cluster_id", lambda: "-Ab3dEf6hIj9lMn2pQr5tU")
+    paths = ServicePaths(data=tmp_path / "data", logs=tmp_path / "logs", cache=CommonSettings().cache_dir)
+    for d in (paths.data, paths.logs):
+        d.mkdir(parents=True)
+    svc = KafkaService(paths, port=29094)
+    svc.install()
+    svc.prepare()
+    assert svc.cluster_id() == "-Ab3dEf6hIj9lMn2pQr5tU"
