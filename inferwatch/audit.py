@@ -27,7 +27,8 @@ Times (--since/--until) are ISO-8601 ('2026-11-25T10:00:00Z', '2026-11-25') or r
 ('15m', '2h', '7d'). Results are newest first. With --json, one JSON record per line (the same form every
 sink stores); else a short table, with --verbose adding the decoded instances. With --request-id, the
 detector and explainer results stored for that request (outlier, adversarial, drift of online detectors,
-explanation) are shown under its record (JSON: one line each, "record_type": "result").
+explanation) are shown under its record (JSON: one line each, "record_type": "result"); when nothing has that
+request id, the exit status is 1 (a search by other criteria that matches nothing exits 0).
 
 Examples:
   inferwatch audit --request-id 3f2a...        one exchange, request and response
@@ -79,6 +80,10 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         results = store.results_for(sorted({args.request_id, *(r.id for r in records)})) if args.request_id else []
     finally:
         store.close()
+    if args.request_id and not records and not results:  # a lookup that finds nothing is a failure (scripts)
+        where = args.store or common().default_store_uri
+        sys.stderr.write(f"no record or result with request id {args.request_id!r} in {where}\n")
+        return 1
     if args.json:
         for r in records:
             out.write(r.to_json().decode() + "\n")
