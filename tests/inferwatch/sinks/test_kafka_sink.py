@@ -322,10 +322,17 @@ def test_unserialisable_record_is_sent_reduced_beside_its_batch(
 
 
 def create_topic(bootstrap: str, topic: str, max_message_bytes: int) -> None:
-    """A one-partition topic whose ``max.message.bytes`` is ``max_message_bytes``."""
+    """A one-partition topic whose ``max.message.bytes`` is ``max_message_bytes``, returned once the broker
+    describes it (creation is acknowledged before the topic's metadata is visible to every request)."""
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     try:
         admin.create_topics([NewTopic(topic, 1, 1, topic_configs={"max.message.bytes": str(max_message_bytes)})])
+        deadline = time.monotonic() + 30
+        while topic not in {
+            t.get("name", t.get("topic")) for t in admin.describe_topics([topic]) if not t.get("error_code")
+        }:
+            assert time.monotonic() < deadline, f"topic {topic} not visible 30 s after its creation"
+            time.sleep(0.1)
     finally:
         admin.close()
 
