@@ -2,8 +2,9 @@
 
 The consumer commits a batch's offsets after this returns, so this is where nothing may be lost: a passing failure
 (429, 5xx, the engine unreachable, a blocked index) is tried again with exponential backoff, for as long as it
-takes, and the consumer commits nothing meanwhile (``keepalive`` is called between attempts, so the consumer can
-stay in its group). What the sink refuses for the record itself is written in its next smaller form
+takes, and the consumer commits nothing meanwhile (``keepalive``, if given, is called between attempts; the indexer
+writes on threads of its own and keeps its group from its loop instead, ``Indexer._keepalive``).
+What the sink refuses for the record itself is written in its next smaller form
 (``inferwatch.reduction``), exactly as the logger's delivery worker does (``inferwatch.delivery.triage``); a
 record refused even in its smallest form is returned as unwritable, for the dead-letter topic. A batch that failed
 for good without saying which record caused it is written one record at a time to find the culprit.
